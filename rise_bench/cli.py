@@ -1,0 +1,179 @@
+"""Command-line interface: thin Typer commands over the library.
+
+Exit codes: 0 ok, 1 failed run (an unreadable image, missing weights...), 2 bad usage
+(unknown model, method, class or option).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from .errors import RiseBenchError
+from .progress import console, err_console, progress_display
+
+app = typer.Typer(
+    name="rise-bench",
+    help="Benchmark image saliency methods: explain, evaluate and compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+#: Image explained when ``explain`` is given none: a photograph bundled with scikit-image.
+DEMO_IMAGE = "sample:chelsea"
+
+ModelOption = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="torchvision or timm model name; 'timm/NAME' forces timm. Default: tf_efficientnet_lite0 (packaged ImageNet weights, works offline)."),
+]
+WeightsOption = Annotated[
+    Optional[str],
+    typer.Option("--weights", "-w", help="Local checkpoint (state dict) or a torchvision weights tag like IMAGENET1K_V1. Default: the library's pretrained weights."),
+]
+MethodOption = Annotated[
+    list[str],
+    typer.Option("--method", help="Method name(s), repeatable or comma-separated, or 'all'. See list-methods."),
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
+PrecisionOption = Annotated[str, typer.Option("--precision", help="fp32 or bf16 (autocast; fast only on hardware with bf16 units).")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every stochastic method.")]
+BatchOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass for every method.")]
+ParamOption = Annotated[
+    list[str],
+    typer.Option("--param", "-p", help="Method parameter KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. rise.num_masks=8000)."),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+
+
+@contextmanager
+def user_errors():
+    """Turn library errors into a one-line message and the right exit code."""
+    try:
+        yield
+    except RiseBenchError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]: files already written are kept")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def explain(
+    images: Annotated[Optional[list[str]], typer.Argument(help="Image files, or sample:NAME for a bundled photograph. None: a demo on sample:chelsea with --quick settings.", show_default=False)] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    method: MethodOption = ["all"],  # noqa: B006 - Typer reads the default
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Class to explain, by index or name. Default: the top-1 prediction.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("explanations"),
+    device: DeviceOption = "auto",
+    precision: PrecisionOption = "fp32",
+    seed: SeedOption = 0,
+    batch_size: BatchOption = 16,
+    param: ParamOption = [],  # noqa: B006
+    quick: Annotated[bool, typer.Option("--quick", help="Reduced sample counts (RISE 1000 masks, LIME 300 samples, perturbation 100 steps) instead of the paper's.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Explain a classifier's decision on images with one or more saliency methods.
+
+    Prints the top-5 predictions and writes, per image, each method's raw map (.npy),
+    its heat-map overlay (.png) and a side-by-side picture of all methods.
+    """
+    from .explain import explain_image, output_names
+    from .explainers import create_explainer  # noqa: F401 - registers the methods
+    from .explainers.base import create_explainers
+    from .models import load_model
+
+    demo = not images
+    with user_errors():
+        if demo:
+            images, quick = [DEMO_IMAGE], True
+        explainers = create_explainers(method, param, quick=quick, batch_size=batch_size, seed=seed)
+        if demo and not quiet:
+            console.print(
+                f"No image given: explaining the bundled photograph '{DEMO_IMAGE}' with reduced sample "
+                "counts (--quick: RISE 1000 masks, LIME 300 samples, perturbation 100 steps; "
+                "the methods' defaults are the papers' settings)."
+            )
+        classifier = load_model(model, weights, device=device, precision=precision)
+        target_index = classifier.class_index(target) if target is not None else None
+    failures = 0
+    with progress_display(quiet) as make_reporter:
+        for source, name in zip(images, output_names(images)):
+            try:
+                with user_errors():
+                    result = explain_image(classifier, source, out / name, explainers, target_index, make_reporter)
+            except typer.Exit:
+                failures += 1
+                continue
+            _print_result(result, classifier.classes, quiet)
+    if failures:
+        err_console.print(f"[bold red]{failures} of {len(images)} image(s) failed[/]")
+        raise typer.Exit(1)
+
+
+def _print_result(result, classes, quiet: bool) -> None:
+    table = Table(title=f"{result.source}: top-5", title_justify="left")
+    table.add_column("rank", justify="right")
+    table.add_column("class")
+    table.add_column("index", justify="right")
+    table.add_column("probability", justify="right")
+    for rank, (index, name, probability) in enumerate(result.top5, 1):
+        table.add_row(str(rank), name, str(index), f"{probability:.4f}")
+    console.print(table)
+    timings = ", ".join(f"{m} {s:.1f}s" for m, s in result.seconds.items())
+    console.print(f"explained '{classes[result.target]}' ({timings})")
+    console.print(f"wrote {len(result.files)} files to {result.folder}/ (side by side: {result.folder / 'all-methods.png'})")
+
+
+@app.command("list-models")
+def list_models_command(
+    filter_text: Annotated[str, typer.Argument(help="Substring or glob (e.g. 'resnet*') to filter names.", show_default=False)] = "",
+) -> None:
+    """List the classifier names that torchvision and timm know."""
+    from .models import DEFAULT_MODEL, EMBEDDED_WEIGHTS, list_models
+
+    rows = list_models(filter_text)
+    table = Table(title=f"{len(rows)} models" + (f" matching '{filter_text}'" if filter_text else ""))
+    table.add_column("name")
+    table.add_column("library")
+    table.add_column("note")
+    for library, name in rows:
+        note = "default" if name == DEFAULT_MODEL else ("weights packaged, offline" if name in EMBEDDED_WEIGHTS else "")
+        table.add_row(name, library, note)
+    console.print(table)
+
+
+@app.command("list-methods")
+def list_methods_command() -> None:
+    """List the saliency methods with their parameters and defaults."""
+    from .explainers import list_explainers
+    from .explainers.base import describe_params, explainer_class
+
+    for name in list_explainers():
+        cls = explainer_class(name)
+        summary = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        table = Table(title=f"{name}: {summary}", title_justify="left")
+        table.add_column("parameter")
+        table.add_column("default", justify="right")
+        table.add_column("quick", justify="right")
+        table.add_column("meaning")
+        for param, default, doc in describe_params(cls):
+            quick = cls.quick_params.get(param, "")
+            table.add_row(param, str(default), str(quick), doc)
+        console.print(table)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Progress display: rich bars on a terminal, plain lines otherwise, nothing when quiet."""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+#: Messages and tables go to stdout; errors and progress to stderr.
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class Reporter:
+    """A task's progress callback ``(done, total)`` for explainers and loops."""
+
+    def __init__(self, description: str, mode: str, bar: Progress | None = None) -> None:
+        self.description = description
+        self.mode = mode
+        self.bar = bar
+        self.task = bar.add_task(description, total=None) if bar is not None else None
+        self.started = time.perf_counter()
+        self.next_line = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, total=total)
+        elif self.mode == "plain" and total:
+            fraction = done / total
+            if fraction >= self.next_line or done == total:
+                elapsed = time.perf_counter() - self.started
+                err_console.print(f"{self.description}: {done}/{total} ({fraction:.0%}, {elapsed:.1f}s)")
+                self.next_line = fraction + 0.25
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.remove_task(self.task)
+
+
+@contextmanager
+def progress_display(quiet: bool = False):
+    """Yield a factory ``make(description) -> Reporter`` suited to the output stream."""
+    if quiet:
+        yield lambda description: Reporter(description, "quiet")
+        return
+    if not sys.stderr.isatty():
+        yield lambda description: Reporter(description, "plain")
+        return
+    columns = (
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        yield lambda description: Reporter(description, "bar", bar)
