@@ -91,14 +91,17 @@ class Explainer(ABC):
         if images.dim() != 4 or images.shape[1] != 3:
             raise UsageError(f"images must be [B,3,H,W], got {list(images.shape)}")
         batch = images.shape[0]
-        target_tensor = torch.as_tensor(targets, device=images.device).long()
+        images = images.detach()
+        if images.is_inference():  # tensors made under inference_mode cannot enter autograd
+            images = images.clone()
+        target_tensor = torch.as_tensor(targets, device=images.device).long().clone()
         single = target_tensor.dim() == 1
         if target_tensor.dim() == 0 or target_tensor.dim() > 2 or target_tensor.shape[0] != batch:
             raise UsageError(f"targets must be [B] or [B,T] with B={batch}, got {list(target_tensor.shape)}")
         if single:
             target_tensor = target_tensor[:, None]
         seed_tensor = self._seeds(batch, seeds)
-        saliency = self._explain(model, images.detach(), target_tensor, seed_tensor).detach().float()
+        saliency = self._explain(model, images, target_tensor, seed_tensor).detach().float()
         return saliency[:, 0] if single else saliency
 
     @abstractmethod

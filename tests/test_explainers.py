@@ -1,0 +1,206 @@
+"""Every explainer against the contract and against models with known answers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import rise_bench
+from rise_bench.errors import UsageError
+from rise_bench.explainers.base import create_explainers, expand_methods, register_explainer
+from rise_bench.models import Classifier
+
+from .conftest import REGION, TINY_SIZE, texture_images
+
+#: Small but meaningful settings for the tiny models.
+SMALL = {
+    "rise": {"num_masks": 500},
+    "gradcam": {},
+    "gradient": {},
+    "lime": {"num_samples": 300, "num_segments": 40},
+    "perturbation": {"iterations": 60, "mask_size": 14, "blur_sigma": 3.0, "mask_blur_sigma": 1.0, "jitter": 1},
+}
+METHODS = list(SMALL)
+
+
+def test_registry_lists_the_five_methods():
+    assert rise_bench.list_explainers() == ["rise", "gradcam", "gradient", "lime", "perturbation"]
+
+
+def test_duplicate_registration_raises():
+    with pytest.raises(ValueError, match="already registered"):
+        register_explainer("rise")(type("Other", (rise_bench.explainers.Explainer,), {}))
+
+
+def test_unknown_method_and_parameter_are_usage_errors():
+    with pytest.raises(UsageError, match="did you mean: rise"):
+        rise_bench.create_explainer("rsie")
+    with pytest.raises(UsageError, match="num_masks"):
+        rise_bench.create_explainer("rise", num_mask=10)
+    with pytest.raises(UsageError, match="no selected method"):
+        create_explainers(["gradcam"], ["num_masks=10"])
+
+
+def test_method_lists_and_overrides():
+    assert expand_methods(["rise,gradcam", "rise", "lime"]) == ["rise", "gradcam", "lime"]
+    assert expand_methods(["all"]) == METHODS
+    explainers = create_explainers(["rise,lime"], ["rise.num_masks=12", "seed=3"], quick=True, batch_size=5)
+    assert explainers["rise"].params.num_masks == 12
+    assert explainers["rise"].params.seed == 3 and explainers["lime"].params.seed == 3
+    assert explainers["lime"].params.num_samples == 300  # quick preset
+    assert explainers["lime"].params.batch_size == 5
+    assert rise_bench.create_explainer("rise").params.num_masks == 4000  # paper default
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_map_peaks_inside_the_only_region_the_model_sees(method, region_model):
+    images = texture_images(1)
+    saliency = rise_bench.create_explainer(method, **SMALL[method]).explain(region_model, images, [0])
+    assert saliency.shape == (1, *TINY_SIZE) and saliency.dtype == torch.float32
+    margin = 2  # the 3x3 filter lets pixels next to the region matter too
+    near = torch.zeros(TINY_SIZE, dtype=torch.bool)
+    near[REGION[0].start - margin : REGION[0].stop + margin, REGION[1].start - margin : REGION[1].stop + margin] = True
+    spread = float(saliency.max() - saliency.min())
+    # the peak value is reached near the region (LIME's maps are flat per superpixel)
+    assert float(saliency[0][near].max()) >= float(saliency.max()) - 1e-6 * spread
+    inside = torch.zeros(TINY_SIZE, dtype=torch.bool)
+    inside[REGION] = True
+    contrast = saliency[0][inside].mean() - saliency[0][~inside].mean()
+    assert contrast > 0.1 * (saliency.max() - saliency.min()) > 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_contract_shapes_devices_and_no_mutation(method, region_model):
+    images = texture_images(2, seed=1)
+    before = images.clone()
+    explainer = rise_bench.create_explainer(method, **SMALL[method])
+    single = explainer.explain(region_model, images, torch.tensor([0, 1]))
+    several = explainer.explain(region_model, images, torch.tensor([[0, 1], [1, 0]]))
+    assert torch.equal(images, before)
+    assert single.shape == (2, *TINY_SIZE) and several.shape == (2, 2, *TINY_SIZE)
+    assert single.device == images.device and several.dtype == torch.float32
+    tolerance = 2e-2 if method == "perturbation" else 1e-5
+    torch.testing.assert_close(several[0, 0], single[0], atol=tolerance, rtol=0)
+    torch.testing.assert_close(several[1, 0], single[1], atol=tolerance, rtol=0)
+    with pytest.raises(UsageError):
+        explainer.explain(region_model, images, [0])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_batch_size_and_batching_invariance(method, region_model):
+    images = texture_images(3, seed=2)
+    targets = torch.tensor([0, 1, 0])
+    seeds = torch.tensor([11, 12, 13])
+    small = rise_bench.create_explainer(method, **SMALL[method], batch_size=1).explain(region_model, images, targets, seeds)
+    large = rise_bench.create_explainer(method, **SMALL[method], batch_size=7).explain(region_model, images, targets, seeds)
+    alone = rise_bench.create_explainer(method, **SMALL[method]).explain(region_model, images[1:2], targets[1:2], seeds[1:2])
+    tolerance = 2e-2 if method == "perturbation" else 1e-5
+    scale = float(large.abs().max())
+    torch.testing.assert_close(small, large, atol=tolerance * scale, rtol=0)
+    torch.testing.assert_close(alone[0], large[1], atol=tolerance * scale, rtol=0)
+
+
+@pytest.mark.parametrize("method", ["rise", "lime", "perturbation"])
+def test_same_seed_same_map_other_seed_other_map(method, region_model):
+    images = texture_images(1, seed=3)
+    explainer = rise_bench.create_explainer(method, **SMALL[method], seed=5)
+    first = explainer.explain(region_model, images, [0])
+    torch.manual_seed(123)  # the global RNG must not matter
+    second = explainer.explain(region_model, images, [0])
+    other = rise_bench.create_explainer(method, **SMALL[method], seed=6).explain(region_model, images, [0])
+    assert torch.equal(first, second)
+    assert not torch.equal(first, other)
+
+
+def test_smoothgrad_seeds_are_per_image(region_model):
+    images = texture_images(1, seed=4)
+    explainer = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=6)
+    assert torch.equal(explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[1]))
+    assert not torch.equal(explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[2]))
+
+
+# -- analytic answers ------------------------------------------------------------------
+def linear_model(height: int = 6, width: int = 9, classes: int = 3) -> tuple[Classifier, torch.Tensor]:
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(classes, 3 * height * width, generator=generator)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * height * width, classes))
+    with torch.no_grad():
+        net[1].weight.copy_(weight)
+        net[1].bias.zero_()
+    model = Classifier(net, name="linear", classes=[str(i) for i in range(classes)], input_size=(height, width), mean=(0, 0, 0), std=(1, 1, 1))
+    return model, weight.view(classes, 3, height, width)
+
+
+def test_gradient_of_a_linear_model_is_its_weights():
+    model, weight = linear_model()
+    images = torch.rand(2, 3, 6, 9)
+    targets = torch.tensor([2, 0])
+    vanilla = rise_bench.create_explainer("gradient").explain(model, images, targets)
+    torch.testing.assert_close(vanilla, weight[targets].abs().amax(dim=1))
+    smooth = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=5).explain(model, images, targets)
+    torch.testing.assert_close(smooth, weight[targets].abs().amax(dim=1), atol=1e-5, rtol=1e-5)
+    times_input = rise_bench.create_explainer("gradient", input_x_gradient=True).explain(model, images, targets)
+    torch.testing.assert_close(times_input, (weight[targets] * images).abs().amax(dim=1))
+
+
+def test_gradcam_equals_a_hand_computation():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    net = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    model = Classifier(net, name="small", classes=["a", "b", "c"], input_size=(12, 16), mean=(0, 0, 0), std=(1, 1, 1), cam_layer=net[1])
+    images = torch.randn(2, 3, 12, 16)
+    targets = torch.tensor([1, 2])
+    saliency = rise_bench.create_explainer("gradcam").explain(model, images, targets)
+    with torch.no_grad():
+        features = torch.relu(conv(images))  # [2,4,6,8]
+        area = features.shape[2] * features.shape[3]
+        # d logit_c / d A_k(i,j) = W[c,k] / area everywhere, so alpha_k = W[c,k] / area.
+        alphas = net[4].weight[targets] / area
+        cam = torch.relu((alphas[:, :, None, None] * features).sum(1, keepdim=True))
+        expected = nn.functional.interpolate(cam, size=(12, 16), mode="bilinear", align_corners=False)[:, 0]
+    torch.testing.assert_close(saliency, expected, atol=1e-6, rtol=1e-5)
+
+
+def test_rise_masks_follow_the_reference_construction():
+    from rise_bench.explainers.rise import RiseMasks, RiseParams
+
+    params = RiseParams(num_masks=64, grid_size=4, keep_prob=0.3, seed=1)
+    masks = RiseMasks(params, (30, 20), torch.device("cpu"))
+    batch = masks.batch(0, 64)
+    assert batch.shape == (64, 30, 20)
+    assert float(batch.min()) >= 0 and float(batch.max()) <= 1 + 1e-6
+    assert abs(float(batch.mean()) - 0.3) < 0.06
+    torch.testing.assert_close(masks.batch(10, 20), batch[10:20])
+    # mask 0 is its grid upsampled to (s+1)*cell and cropped at its shift
+    cell = (8, 5)
+    grid = masks.grids[0][None, None]
+    upsampled = nn.functional.interpolate(grid, size=(5 * cell[0], 5 * cell[1]), mode="bilinear", align_corners=False)[0, 0]
+    dy, dx = int(masks.shift_y[0]), int(masks.shift_x[0])
+    torch.testing.assert_close(batch[0], upsampled[dy : dy + 30, dx : dx + 20])
+
+
+def test_rise_saliency_is_the_score_weighted_mask_mean(region_model):
+    from rise_bench.explainers.rise import RiseMasks, RiseParams
+
+    params = RiseParams(num_masks=40, seed=2)
+    images = texture_images(1, seed=5)
+    saliency = rise_bench.create_explainer("rise", num_masks=40, seed=2).explain(region_model, images, [0])
+    masks = RiseMasks(params, TINY_SIZE, torch.device("cpu")).batch(0, 40)
+    with torch.no_grad():
+        scores = torch.stack([region_model.score(images * m, torch.tensor([0]))[0] for m in masks])
+    expected = (scores[:, None, None] * masks).sum(0) / (40 * 0.5)
+    torch.testing.assert_close(saliency[0], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_weighted_ridge_matches_the_closed_form():
+    from rise_bench.explainers.lime import weighted_ridge
+
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randint(0, 2, (50, 6), generator=generator).double()
+    values = features @ torch.tensor([[1.0], [-2.0], [0.5], [0.0], [3.0], [1.0]], dtype=torch.float64) + 0.7
+    weights = torch.rand(50, generator=generator, dtype=torch.float64)
+    coefficients = weighted_ridge(features, values, weights, alpha=1e-9)
+    torch.testing.assert_close(coefficients[:, 0], torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0, 1.0], dtype=torch.float64), atol=1e-6, rtol=0)
+    shrunk = weighted_ridge(features, values, weights, alpha=10.0)
+    assert float(shrunk.abs().sum()) < float(coefficients.abs().sum())
