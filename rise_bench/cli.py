@@ -95,11 +95,12 @@ def explain(
         if demo:
             images, quick = [DEMO_IMAGE], True
         explainers = create_explainers(method, param, quick=quick, batch_size=batch_size, seed=seed)
-        if demo and not quiet:
+        if demo:
             console.print(
                 f"No image given: explaining the bundled photograph '{DEMO_IMAGE}' with reduced sample "
                 "counts (--quick: RISE 1000 masks, LIME 300 samples, perturbation 100 steps; "
-                "the methods' defaults are the papers' settings)."
+                "the methods' defaults are the papers' settings).",
+                soft_wrap=True,
             )
         classifier = load_model(model, weights, device=device, precision=precision)
         target_index = classifier.class_index(target) if target is not None else None
@@ -112,13 +113,13 @@ def explain(
             except typer.Exit:
                 failures += 1
                 continue
-            _print_result(result, classifier.classes, quiet)
+            _print_result(result, classifier.classes)
     if failures:
         err_console.print(f"[bold red]{failures} of {len(images)} image(s) failed[/]")
         raise typer.Exit(1)
 
 
-def _print_result(result, classes, quiet: bool) -> None:
+def _print_result(result, classes) -> None:
     table = Table(title=f"{result.source}: top-5", title_justify="left")
     table.add_column("rank", justify="right")
     table.add_column("class")
@@ -128,8 +129,11 @@ def _print_result(result, classes, quiet: bool) -> None:
         table.add_row(str(rank), name, str(index), f"{probability:.4f}")
     console.print(table)
     timings = ", ".join(f"{m} {s:.1f}s" for m, s in result.seconds.items())
-    console.print(f"explained '{classes[result.target]}' ({timings})")
-    console.print(f"wrote {len(result.files)} files to {result.folder}/ (side by side: {result.folder / 'all-methods.png'})")
+    console.print(f"explained '{classes[result.target]}' ({timings})", soft_wrap=True)
+    console.print(
+        f"wrote {len(result.files)} files to {result.folder}/ (side by side: {result.folder / 'all-methods.png'})",
+        soft_wrap=True,
+    )
 
 
 @app.command("list-models")

@@ -40,6 +40,9 @@ def test_unknown_method_and_parameter_are_usage_errors():
         rise_bench.create_explainer("rise", num_mask=10)
     with pytest.raises(UsageError, match="no selected method"):
         create_explainers(["gradcam"], ["num_masks=10"])
+    with pytest.raises(UsageError, match="did you mean: num_masks"):
+        create_explainers(["gradcam"], ["rise.num_mask=10"])
+    assert set(create_explainers(["gradcam"], ["rise.num_masks=10"])) == {"gradcam"}
 
 
 def test_method_lists_and_overrides():

@@ -232,13 +232,13 @@ def parse_param_overrides(method: str, items: Sequence[str]) -> dict[str, Any]:
         key = key.strip()
         if "." in key:
             owner, key = key.split(".", 1)
-            explainer_class(owner)
+            owner_fields = {f.name for f in dataclasses.fields(explainer_class(owner).Params)}
+            if key not in owner_fields:
+                raise UsageError(f"method '{owner}' has no parameter '{key}'{close_matches(key, owner_fields)}")
             if owner != method:
                 continue
         elif key not in fields:
             continue
-        if key not in fields:
-            raise UsageError(f"method '{method}' has no parameter '{key}'{close_matches(key, fields)}")
         params[key] = _convert(fields[key], value.strip(), method)
     return params
 
@@ -306,6 +306,6 @@ def create_explainers(
         explainers[method] = cls(**params)
     for item in overrides:
         key = item.partition("=")[0].strip()
-        if key and key not in used:
+        if "." not in key and key not in used:
             raise UsageError(f"--param '{item}': no selected method has parameter '{key}'")
     return explainers

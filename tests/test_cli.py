@@ -1,0 +1,129 @@
+"""The command line as a user meets it: outputs written, bad input answered in one line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from rise_bench import models
+from rise_bench.cli import app
+
+from .conftest import IMAGENET_SAMPLE
+from .test_images import odd_images
+
+#: Tiny sample counts so that every method runs in seconds on the real model.
+FAST = ["--param", "rise.num_masks=48", "--param", "lime.num_samples=24", "--param", "perturbation.iterations=3",
+        "--batch-size", "8", "--quiet"]
+METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation"]
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error:")]
+
+
+def test_explain_writes_every_file_for_a_real_photograph(tmp_path):
+    image = IMAGENET_SAMPLE / "n02124075_Egyptian_cat.JPEG"
+    result = run("explain", image, "--out", tmp_path, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "Egyptian cat" in result.output and "top-5" in result.output
+    folder = tmp_path / "n02124075_Egyptian_cat"
+    for method in METHODS:
+        saliency = np.load(folder / f"{method}.npy")
+        assert saliency.shape == (224, 224) and saliency.dtype == np.float32
+        assert (folder / f"{method}.png").stat().st_size > 0
+    assert (folder / "all-methods.png").stat().st_size > 0
+    record = json.loads((folder / "explanation.json").read_text())
+    assert record["model"] == "tf_efficientnet_lite0"
+    assert record["target"]["index"] == record["top5"][0]["index"]
+    assert record["methods"]["rise"]["params"]["num_masks"] == 48
+    assert set(record["methods"]) == set(METHODS)
+
+
+def test_explain_target_by_name_and_demo_without_images(tmp_path):
+    result = run("explain", "--out", tmp_path, "--method", "gradcam,rise", "--target", "tabby", *FAST)
+    assert result.exit_code == 0, result.output
+    assert "No image given" in result.output and "1000 masks" in result.output
+    record = json.loads((tmp_path / "chelsea" / "explanation.json").read_text())
+    assert record["target"] == {"index": 281, "class": "tabby", "probability": pytest.approx(record["target"]["probability"])}
+    assert set(record["methods"]) == {"gradcam", "rise"}
+    assert record["methods"]["rise"]["params"]["num_masks"] == 48  # --param beats --quick
+
+
+def test_bad_files_fail_alone_and_the_others_are_explained(tmp_path):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    converted = odd_images(inputs)
+    (inputs / "notes.txt").write_text("hello")
+    (inputs / "truncated.jpg").write_bytes((IMAGENET_SAMPLE / "n02124075_Egyptian_cat.JPEG").read_bytes()[:2000])
+    from PIL import Image
+
+    Image.new("RGB", (1, 1)).save(inputs / "tiny.png")
+    (inputs / "folder").mkdir()
+    bad = [inputs / "missing.jpg", inputs / "folder", inputs / "notes.txt", inputs / "truncated.jpg", inputs / "tiny.png"]
+    out = tmp_path / "out"
+    result = run("explain", *bad, *converted.values(), "--method", "gradcam", "--out", out, "--quiet")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    errors = error_lines(result.output)
+    assert len(errors) == len(bad)
+    for path, line in zip(bad, errors):
+        assert str(path) in line
+    for path in converted.values():
+        assert (out / path.stem / "gradcam.npy").exists(), path
+    assert "5 of 10 image(s) failed" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "resnet05"], "unknown model 'resnet05' (did you mean: resnet50"),
+        (["--method", "rise,gradcamm"], "unknown method 'gradcamm' (did you mean: gradcam"),
+        (["--target", "tabbby"], "unknown class 'tabbby' for tf_efficientnet_lite0 (did you mean: tabby"),
+        (["--param", "rise.num_masks"], "malformed --param"),
+        (["--param", "rise.num_masks=many"], "is not a valid int"),
+        (["--precision", "fp8"], "unknown precision"),
+    ],
+)
+def test_unknown_names_are_usage_errors(tmp_path, args, message):
+    result = run("explain", "sample:chelsea", "--out", tmp_path, "--quiet", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert len(error_lines(result.output)) == 1 and "Traceback" not in result.output
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_weights_offline_is_one_line_and_exit_1(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "_network_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    result = run("explain", "sample:chelsea", "--model", "resnet18", "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1
+    (line,) = error_lines(result.output)
+    assert "resnet18" in line and "--weights FILE" in line
+
+
+def test_list_models_and_methods():
+    result = run("list-models", "resnet5")
+    assert result.exit_code == 0 and "resnet50" in result.output and "torchvision" in result.output
+    result = run("list-models", "tf_efficientnet_lite*")
+    assert "tf_efficientnet_lite0" in result.output and "default" in result.output
+    result = run("list-methods")
+    assert result.exit_code == 0
+    for text in ["rise", "num_masks", "4000", "gradcam", "lime", "perturbation", "smoothgrad"]:
+        assert text in result.output
+
+
+def test_console_script_entry_point():
+    completed = subprocess.run([sys.executable, "-m", "rise_bench", "--help"], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0
+    assert "explain" in completed.stdout and "list-methods" in completed.stdout
