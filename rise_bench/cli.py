@@ -75,7 +75,7 @@ def explain(
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
     seed: SeedOption = 0,
-    batch_size: BatchOption = 16,
+    batch_size: BatchOption = 8,
     param: ParamOption = [],  # noqa: B006
     quick: Annotated[bool, typer.Option("--quick", help="Reduced sample counts (RISE 1000 masks, LIME 300 samples, perturbation 100 steps) instead of the paper's.")] = False,
     quiet: QuietOption = False,

@@ -89,6 +89,8 @@ class Classifier(nn.Module):
         cam_reshape: turns ``cam_layer``'s output into ``[B,C,h,w]`` (token grids of ViTs).
         precision: ``fp32`` or ``bf16`` (autocast inside ``forward``).
         weights: where the weights came from (file, package or library tag).
+        channels_last: store conv weights and run inputs channels-last (faster convolutions
+            on CPUs and GPUs; results equal up to float rounding).
     """
 
     def __init__(
@@ -105,9 +107,13 @@ class Classifier(nn.Module):
         cam_reshape: Callable[[torch.Tensor], torch.Tensor] | None = None,
         precision: str = "fp32",
         weights: str = "",
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         self.net = net.eval()
+        self.channels_last = channels_last
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         for parameter in self.net.parameters():
             parameter.requires_grad_(False)
         self.name = name
@@ -140,6 +146,8 @@ class Classifier(nn.Module):
     # -- inference --------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images ``[B,3,H,W]`` -> float32 logits ``[B,K]``."""
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast(x.device, self.precision):
             logits = self.net(x)
         return logits.float()

@@ -41,7 +41,7 @@ class ExplainerParams:
         batch_size: images (or perturbed copies) per forward pass.
     """
 
-    batch_size: int = 16
+    batch_size: int = 8
 
 
 class Explainer(ABC):
