@@ -551,3 +551,41 @@ def _num_outputs(net: nn.Module) -> int:
     if linears:
         return int(linears[-1].out_features)
     raise ModelError("cannot tell the number of classes of this model")
+
+
+class MappedClassifier(Classifier):
+    """A classifier over groups of another's classes, e.g. VOC classes over ImageNet-1k.
+
+    A group's probability is the sum of its members' softmax probabilities; its "logit"
+    is the log of that sum. ``scores(x, "softmax")`` and ``scores(x, "sigmoid")`` both give
+    the summed probability (groups need not exhaust the classes, so no renormalisation).
+
+    Args:
+        base: the underlying classifier.
+        class_map: group name -> indices of ``base``'s classes (an empty list scores 0).
+    """
+
+    def __init__(self, base: Classifier, class_map: dict[str, list[int]]) -> None:
+        super().__init__(
+            base.net, name=base.name, classes=list(class_map), input_size=base.input_size,
+            mean=base.mean, std=base.std, interpolation=base.interpolation, cam_layer=base.cam_layer,
+            cam_reshape=base.cam_reshape, precision=base.precision, weights=base.weights,
+            channels_last=base.channels_last,
+        )
+        groups = torch.zeros(base.num_classes, len(class_map))
+        for column, members in enumerate(class_map.values()):
+            groups[list(members), column] = 1.0
+        self.register_buffer("groups", groups.to(base.device))
+        self.class_map = {name: list(members) for name, members in class_map.items()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Log of each group's summed probability, ``[B, groups]``."""
+        probabilities = super().forward(x).softmax(dim=1) @ self.groups
+        return probabilities.clamp_min(1e-30).log()
+
+    def scores(self, x: torch.Tensor, kind: str = "softmax") -> torch.Tensor:
+        if kind in ("softmax", "sigmoid"):
+            return self.forward(x).exp()
+        if kind == "logit":
+            return self.forward(x)
+        raise UsageError(f"unknown score kind '{kind}'; use one of {', '.join(SCORE_KINDS)}")

@@ -1,0 +1,134 @@
+"""The dataset contract: ``Sample`` records at original resolution, subsets, errors."""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import RiseBenchError
+from ..metrics.pointing import boxes_mask
+
+
+class DatasetError(RiseBenchError):
+    """A data set is missing, empty or malformed."""
+
+
+@dataclass
+class Sample:
+    """One image with its annotations, at original resolution.
+
+    Attributes:
+        id: stable identifier (VOC id, COCO image id, file name...).
+        image: the RGB image.
+        labels: indices (into the dataset's ``classes``) of the classes present.
+        boxes: ``(class index, (xmin, ymin, xmax, ymax))``, VOC convention (1-based, inclusive).
+        difficult: one flag per box.
+        masks: class index -> union of its non-crowd instance masks ``[H,W]`` (COCO).
+        meta: anything else (file path, original label names...).
+    """
+
+    id: str
+    image: Image.Image
+    labels: list[int]
+    boxes: list[tuple[int, tuple[float, float, float, float]]] = field(default_factory=list)
+    difficult: list[bool] = field(default_factory=list)
+    masks: dict[int, np.ndarray] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the original image."""
+        return self.image.height, self.image.width
+
+    def ground_truth(self, label: int) -> np.ndarray:
+        """``[H,W]`` bool mask of class ``label``: union of all its boxes (difficult too) or masks."""
+        if self.masks is not None and label in self.masks:
+            return self.masks[label]
+        return boxes_mask([box for cls, box in self.boxes if cls == label], self.size)
+
+    def pointing_labels(self) -> list[int]:
+        """Classes the pointing game asks about: present, and not annotated only as difficult."""
+        if self.masks is not None:
+            return sorted(self.masks)
+        keep = {cls for (cls, _), hard in zip(self.boxes, self.difficult) if not hard}
+        return sorted(keep)
+
+
+class Dataset(ABC):
+    """A sequence of samples in a fixed order; ``classes`` names the label space."""
+
+    name: str = ""
+    classes: list[str] = []
+    #: The label space's name, e.g. ``imagenet``, ``voc``, ``coco`` (None: no labels).
+    label_space: str | None = None
+
+    def __init__(self) -> None:
+        self._ids: list[str] = []
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for sample_id in self._ids:
+            yield self.load(sample_id)
+
+    @abstractmethod
+    def load(self, sample_id: str) -> Sample:
+        """Read one sample.
+
+        Raises:
+            DatasetError or ImageError: its image or annotation is missing or malformed.
+        """
+
+    def subset(self, limit: int | None = None, ids: Sequence[str] | Path | None = None, sample: int | None = None, seed: int = 0) -> Dataset:
+        """Restrict to ``ids`` (a list or a file of one id per line), then a seeded random
+        ``sample`` of them (kept in dataset order), then the first ``limit``.
+
+        Raises:
+            DatasetError: an id is unknown, or nothing is left.
+        """
+        chosen = self._ids
+        if ids is not None:
+            wanted = _read_ids(ids) if isinstance(ids, (str, Path)) else [str(i) for i in ids]
+            known = set(chosen)
+            missing = [i for i in wanted if i not in known]
+            if missing:
+                raise DatasetError(f"{len(missing)} id(s) not in data set '{self.name}': {', '.join(missing[:5])}")
+            chosen = wanted
+        if sample is not None and sample < len(chosen):
+            picked = set(random.Random(seed).sample(range(len(chosen)), sample))
+            chosen = [c for i, c in enumerate(chosen) if i in picked]
+        if limit is not None:
+            chosen = chosen[:limit]
+        if not chosen:
+            raise DatasetError(f"data set '{self.name}' has no samples left after subsetting")
+        self._ids = list(chosen)
+        return self
+
+
+def _read_ids(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"ids file '{path}' does not exist")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm"}
+
+
+def require_dir(path: Path, what: str) -> Path:
+    """``path`` if it is a folder, else a DatasetError naming ``what``."""
+    if not path.is_dir():
+        raise DatasetError(f"{what} '{path}' does not exist or is not a folder")
+    return path
