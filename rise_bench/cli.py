@@ -136,6 +136,134 @@ def _print_result(result, classes) -> None:
     )
 
 
+@app.command()
+def evaluate(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML run config (see configs/); options given here override it.")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="samples (bundled photos), imagenet, voc, coco or folder.")] = None,
+    root: Annotated[Optional[str], typer.Option("--root", help="Data set folder.")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="VOC image set or COCO split (default test / val2017).")] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
+    method: Annotated[Optional[list[str]], typer.Option("--method", help="Method name(s) or 'all' (default all); baselines center and random are always added.")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="deletion, insertion, pointing (default: pointing on voc/coco, else deletion and insertion).")] = None,
+    param: ParamOption = [],  # noqa: B006
+    quick: Annotated[Optional[bool], typer.Option("--quick/--paper", help="Reduced sample counts instead of the papers' settings.")] = None,
+    maps: Annotated[Optional[str], typer.Option("--maps", help="Score saved maps MAPS/<method>/<sample_id>.npy instead of explaining.")] = None,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output folder (default runs/latest).")] = None,
+    resume: Annotated[Optional[bool], typer.Option("--resume", help="Continue OUT/results.csv, skipping finished results.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N samples.")] = None,
+    ids: Annotated[Optional[str], typer.Option("--ids", help="File with the sample ids to use, one per line.")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="A seeded random subset of N samples.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Images per forward pass (default 8).")] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of stochastic methods and baselines (per sample).")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="Class explained for deletion/insertion: top1 (default) or label.")] = None,
+    step: Annotated[Optional[int], typer.Option("--step", min=1, help="Pixels per deletion/insertion step (default: input width).")] = None,
+    labelmap: Annotated[Optional[str], typer.Option("--labelmap", help="ImageNet class map TOML for VOC/COCO pointing (default: bundled).")] = None,
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Score the center and random baselines too.")] = None,
+    download: Annotated[Optional[bool], typer.Option("--download", help="Download VOC 2007 through torchvision (online).")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Score saliency methods with deletion, insertion and the pointing game over a data set.
+
+    Writes OUT/results.csv (long format, flushed per sample), OUT/summary.csv,
+    OUT/config.toml (resolved config and provenance), maps and curves.
+    """
+    from .config import RunConfig
+    from .runner import evaluate as run_evaluation
+
+    with user_errors():
+        run_config = RunConfig.from_sources(
+            config, dataset=dataset, root=root, split=split, model=model, weights=weights, methods=method,
+            metrics=metric, params=param, quick=quick, maps=maps, out=out, resume=resume, limit=limit,
+            ids=ids, sample=sample, batch_size=batch_size, device=device, precision=precision, seed=seed,
+            target=target, step=step, labelmap=labelmap, baselines=baselines, download=download,
+        )
+        with progress_display(quiet) as make_reporter:
+            outcome = run_evaluation(run_config, make_reporter, log=lambda line: err_console.print(line))
+    _print_summary(outcome)
+    if outcome.failures:
+        err_console.print(f"[bold red]{len(outcome.failures)} sample(s) failed[/]; their rows are missing")
+        raise typer.Exit(1)
+
+
+def _print_summary(outcome) -> None:
+    import math
+
+    import pandas as pd
+
+    from .report import HEADERS
+
+    summary = pd.read_csv(outcome.out / "summary.csv")
+    overall = summary[summary["class"] == "all"]
+    table = Table(title=f"summary of {outcome.out}/results.csv", title_justify="left")
+    table.add_column("method")
+    columns = [(m, s) for m, s in dict.fromkeys(zip(overall.metric, overall.subset)) if m in HEADERS and s != "constant"]
+    for metric, subset in columns:
+        table.add_column(HEADERS[metric] + ("" if subset == "all" else f" [{subset}]"), justify="right")
+    for method in dict.fromkeys(overall.method):
+        if method == "classifier":
+            continue
+        cells = []
+        for metric, subset in columns:
+            match = overall[(overall.method == method) & (overall.metric == metric) & (overall.subset == subset)]
+            if match.empty:
+                cells.append("")
+                continue
+            row = match.iloc[0]
+            ci = "" if math.isnan(row.ci_low) else f" [{row.ci_low:.3f}, {row.ci_high:.3f}]"
+            cells.append(f"{row.value:.3f}{ci}")
+        table.add_row(method, *cells)
+    console.print(table)
+    classifier = overall[overall.method == "classifier"].set_index("metric")
+    if "top1" in classifier.index:
+        console.print(f"classifier top-1 accuracy on these samples: {classifier.loc['top1', 'value']:.1%} (n={int(classifier.loc['top1', 'n'])})")
+    if "target_is_label" in classifier.index:
+        console.print(f"explained target equals the label: {classifier.loc['target_is_label', 'value']:.1%}")
+    if outcome.skipped_classes:
+        skipped = ", ".join(f"{name} ({count})" for name, count in sorted(outcome.skipped_classes.items()))
+        console.print(f"classes skipped (no ImageNet counterpart in the class map): {skipped}", soft_wrap=True)
+    console.print(
+        f"{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
+        f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def compare(
+    results: Annotated[list[Path], typer.Argument(help="results.csv files or run folders.", show_default=False)],
+    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Baseline results.csv: exit 1 if a mean moved beyond --tolerance.")] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Absolute tolerance on the means for --baseline.")] = 0.02,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the table and plots.")] = Path("comparison"),
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+) -> None:
+    """Put runs side by side: table with CIs, ranks and significance, curves and a gallery."""
+    from .config import write_atomic
+    from .report import comparison_table, markdown_table, plot_curves, plot_gallery, read_results, regressions
+
+    with user_errors():
+        rows = read_results(results)
+        table = comparison_table(rows, seed)
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(out / "compare.csv", table.to_csv(index=False))
+        text = markdown_table(table)
+        write_atomic(out / "compare.md", text)
+        folders = [p if p.is_dir() else p.parent for p in results]
+        pictures = [name for name, made in (("curves.png", plot_curves(folders, out / "curves.png")), ("gallery.png", plot_gallery(folders, out / "gallery.png"))) if made]
+        console.print(text, soft_wrap=True)
+        console.print(f"wrote {out}/compare.csv, {out}/compare.md" + "".join(f", {out}/{p}" for p in pictures), soft_wrap=True)
+        if baseline is not None:
+            problems = regressions(rows, read_results([baseline]), tolerance, seed)
+            if problems:
+                for line in problems:
+                    err_console.print(f"regression: {line}")
+                err_console.print(f"[bold red]{len(problems)} result(s) moved beyond tolerance {tolerance} from {baseline}[/]")
+                raise typer.Exit(1)
+            console.print(f"no result moved beyond tolerance {tolerance} from {baseline}")
+
+
 @app.command("list-models")
 def list_models_command(
     filter_text: Annotated[str, typer.Argument(help="Substring or glob (e.g. 'resnet*') to filter names.", show_default=False)] = "",
