@@ -252,7 +252,7 @@ def compare(
         write_atomic(out / "compare.md", text)
         folders = [p if p.is_dir() else p.parent for p in results]
         pictures = [name for name, made in (("curves.png", plot_curves(folders, out / "curves.png")), ("gallery.png", plot_gallery(folders, out / "gallery.png"))) if made]
-        console.print(text, soft_wrap=True)
+        console.print(text, soft_wrap=True, markup=False)
         console.print(f"wrote {out}/compare.csv, {out}/compare.md" + "".join(f", {out}/{p}" for p in pictures), soft_wrap=True)
         if baseline is not None:
             problems = regressions(rows, read_results([baseline]), tolerance, seed)

@@ -133,9 +133,13 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 def _method_order(rows: pd.DataFrame) -> list[str]:
     """Methods in order of appearance, the baselines last."""
-    methods = [m for m in dict.fromkeys(rows.method) if m != CLASSIFIER]
-    baselines = [m for m in methods if m in ("center", "random")]
-    return [m for m in methods if m not in baselines] + baselines
+    return baselines_last(m for m in dict.fromkeys(rows.method) if m != CLASSIFIER)
+
+
+def baselines_last(methods) -> list[str]:
+    """``methods`` in their order, with the ``center`` and ``random`` baselines moved to the end."""
+    methods = list(methods)
+    return [m for m in methods if m not in ("center", "random")] + [m for m in methods if m in ("center", "random")]
 
 
 def summarise_file(results: Path, summary: Path, seed: int = 0) -> pd.DataFrame:
@@ -235,7 +239,8 @@ def plot_curves(sources: Sequence[Path], path: Path) -> bool:
 
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for axis, (metric, by_method) in zip(axes, curves.items()):
-        for method, items in by_method.items():
+        for method in baselines_last(sorted(by_method)):
+            items = by_method[method]
             length = min(len(c) for c in items)
             mean = np.mean([c[:length] for c in items], axis=0)
             style = "--" if method in ("center", "random") else "-"
@@ -266,7 +271,7 @@ def plot_gallery(sources: Sequence[Path], path: Path, count: int = 4) -> bool:
         for folder in sorted((source / "maps").glob("*")) if (source / "maps").is_dir() else []:
             for file in sorted(folder.glob("*.npy")):
                 maps.setdefault(file.stem, {})[folder.name] = file
-    methods = list(dict.fromkeys(m for per in maps.values() for m in per))
+    methods = baselines_last(sorted(dict.fromkeys(m for per in maps.values() for m in per)))
     samples = [s for s in maps if len(maps[s]) == len(methods)][:count]
     if not samples:
         return False

@@ -59,12 +59,13 @@ def saliency_point(saliency: torch.Tensor | np.ndarray, size: tuple[int, int]) -
     """((row, col), constant) of the maximum of a ``[h,w]`` map resized bilinearly to ``size``."""
     tensor = torch.as_tensor(np.asarray(saliency, dtype=np.float32) if isinstance(saliency, np.ndarray) else saliency)
     tensor = tensor.detach().float().cpu()
+    constant = bool(tensor.max() == tensor.min())
+    if constant:
+        return (0, 0), True
     if tuple(tensor.shape) != tuple(size):
         tensor = F.interpolate(tensor[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]
-    flat = tensor.reshape(-1)
-    constant = bool(flat.max() == flat.min())
-    index = int(torch.argmax(flat))  # first maximum in row-major order
-    return divmod(index, size[1]), constant
+    index = int(torch.argmax(tensor.reshape(-1)))  # first maximum in row-major order
+    return divmod(index, size[1]), False
 
 
 def is_hit(point: tuple[int, int], ground_truth: np.ndarray, tolerance: float = TOLERANCE) -> bool:

@@ -1,0 +1,185 @@
+"""Loaders read the shared VOC, COCO and ImageNet samples exactly; bad data fail clearly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from rise_bench.datasets import DatasetError, open_dataset
+from rise_bench.datasets.labels import VOC_CLASSES, load_labelmap
+from rise_bench.errors import UsageError
+from rise_bench.metrics import is_difficult
+from rise_bench.models import MappedClassifier
+
+from .conftest import DATA, IMAGENET_SAMPLE
+
+VOC_ROOT = DATA / "voc"
+COCO_ROOT = DATA / "coco"
+
+
+def test_voc_test_split_and_known_annotations():
+    voc = open_dataset("voc", VOC_ROOT, "test")
+    assert len(voc) == 36 and voc.ids[:3] == ["000027", "000068", "000175"]
+    sample = voc.load("000027")
+    assert sample.size == (500, 486)
+    assert [voc.classes[c] for c in sample.labels] == ["person"]
+    assert sample.boxes == [(VOC_CLASSES.index("person"), (174.0, 101.0, 349.0, 351.0))]
+    assert sample.difficult == [False]
+    assert sample.ground_truth(14).sum() == (349 - 174 + 1) * (351 - 101 + 1)
+    assert len(open_dataset("voc", VOC_ROOT / "VOCdevkit", "trainval")) == 64
+
+
+def test_computed_difficult_flags_reproduce_torchray():
+    voc = open_dataset("voc", VOC_ROOT, "test")
+    reference = {}
+    for line in (VOC_ROOT / "pointing_difficult_ebp_voc07_test.txt").read_text().splitlines():
+        parts = line.split()
+        reference[parts[0]] = [int(v) for v in parts[1:]]
+    total = 0
+    for sample in voc:
+        present = sample.pointing_labels()
+        flags = [0] * 20
+        for cls in present:
+            flags[cls] = int(is_difficult(sample.ground_truth(cls), len(present) > 1))
+        assert flags == reference[sample.id], sample.id
+        total += sum(flags)
+    assert total == 17
+
+
+def test_classes_annotated_only_as_difficult_are_not_asked_about(tmp_path):
+    base = tmp_path / "VOC2007"
+    (base / "ImageSets" / "Main").mkdir(parents=True)
+    (base / "Annotations").mkdir()
+    (base / "JPEGImages").mkdir()
+    shutil.copy(VOC_ROOT / "VOCdevkit/VOC2007/JPEGImages/000068.jpg", base / "JPEGImages/x.jpg")
+    (base / "ImageSets/Main/test.txt").write_text("x\n")
+    objects = "".join(
+        f"<object><name>{n}</name><difficult>{d}</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox></object>"
+        for n, d in [("dog", 1), ("cat", 0), ("cat", 1)]
+    )
+    (base / "Annotations/x.xml").write_text(f"<annotation>{objects}</annotation>")
+    sample = open_dataset("voc", base).load("x")
+    assert sample.labels == [VOC_CLASSES.index("cat"), VOC_CLASSES.index("dog")]
+    assert sample.pointing_labels() == [VOC_CLASSES.index("cat")]
+
+
+def test_voc_errors_name_the_problem(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        open_dataset("voc", tmp_path / "nowhere")
+    with pytest.raises(DatasetError, match="no VOC2007 layout"):
+        open_dataset("voc", tmp_path)
+    base = tmp_path / "VOC2007"
+    (base / "ImageSets" / "Main").mkdir(parents=True)
+    (base / "Annotations").mkdir()
+    (base / "ImageSets/Main/test.txt").write_text("")
+    with pytest.raises(DatasetError, match="lists no images"):
+        open_dataset("voc", base)
+    with pytest.raises(DatasetError, match="split 'val' not found"):
+        open_dataset("voc", base, "val")
+    (base / "ImageSets/Main/test.txt").write_text("a\nb\n")
+    (base / "Annotations/a.xml").write_text("<annotation><object>")
+    (base / "Annotations/b.xml").write_text("<annotation></annotation>")
+    voc = open_dataset("voc", base)
+    with pytest.raises(DatasetError, match=r"a\.xml: malformed XML"):
+        voc.load("a")
+    with pytest.raises(Exception, match=r"b\.jpg: no such file"):
+        voc.load("b")
+
+
+def test_coco_sample_with_masks_and_crowds_ignored():
+    coco = open_dataset("coco", COCO_ROOT, "train2017")
+    assert len(coco) == 128 and len(coco.classes) == 80 and coco.classes[0] == "person"
+    sample = coco.load("9")
+    assert sorted(coco.classes[c] for c in sample.labels) == ["bowl", "broccoli", "orange"]
+    assert all(mask.shape == sample.size and mask.any() for mask in sample.masks.values())
+    assert not coco.load("250").labels and not coco.load("508").labels
+    assert sum(1 for s in coco if s.labels) == 126
+    annotations = json.loads((COCO_ROOT / "annotations/instances_train2017.json").read_text())["annotations"]
+    crowd = next(a for a in annotations if a["iscrowd"])
+    sample = coco.load(str(crowd["image_id"]))
+    label = coco.category_ids.index(crowd["category_id"])
+    crowd_mask = coco.coco.annToMask(crowd).astype(bool)
+    if label in sample.masks:
+        others = [a for a in annotations if a["image_id"] == crowd["image_id"] and a["category_id"] == crowd["category_id"] and not a["iscrowd"]]
+        union = np.zeros(sample.size, dtype=bool)
+        for a in others:
+            union |= coco.coco.annToMask(a).astype(bool)
+        np.testing.assert_array_equal(sample.masks[label], union)
+    assert crowd_mask.any()
+
+
+def test_coco_errors(tmp_path):
+    (tmp_path / "val2017").mkdir()
+    with pytest.raises(DatasetError, match="does not exist"):
+        open_dataset("coco", tmp_path)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations/instances_val2017.json").write_text("{not json")
+    with pytest.raises(DatasetError, match="malformed"):
+        open_dataset("coco", tmp_path)
+
+
+def test_imagenet_layouts(tmp_path):
+    sample = open_dataset("imagenet", IMAGENET_SAMPLE)
+    assert len(sample) == 200
+    first = sample.load("n01440764_tench")
+    assert first.labels == [0] and sample.classes[0] == "tench"
+    assert sample.load("n02124075_Egyptian_cat").labels == [285]
+    folder = tmp_path / "train"
+    (folder / "n01440764").mkdir(parents=True)
+    (folder / "n02124075").mkdir(parents=True)
+    shutil.copy(IMAGENET_SAMPLE / "n01440764_tench.JPEG", folder / "n01440764/a.JPEG")
+    shutil.copy(IMAGENET_SAMPLE / "n02124075_Egyptian_cat.JPEG", folder / "n02124075/b.JPEG")
+    image_folder = open_dataset("imagenet", folder)
+    assert [image_folder.load(i).labels for i in image_folder.ids] == [[0], [285]]
+    flat = tmp_path / "val"
+    flat.mkdir()
+    shutil.copy(IMAGENET_SAMPLE / "n02124075_Egyptian_cat.JPEG", flat / "ILSVRC2012_val_00000001.JPEG")
+    (flat / "LOC_val_solution.csv").write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n02124075 1 2 3 4 n02124075 5 6 7 8\n")
+    assert open_dataset("imagenet", flat).load("ILSVRC2012_val_00000001").labels == [285]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetError, match="no ImageNet images"):
+        open_dataset("imagenet", empty)
+
+
+def test_subsets_and_unknown_names(tmp_path):
+    voc = open_dataset("voc", VOC_ROOT).subset(limit=5)
+    assert len(voc) == 5
+    ids = tmp_path / "ids.txt"
+    ids.write_text("000175\n000068\n")
+    assert open_dataset("voc", VOC_ROOT).subset(ids=ids).ids == ["000175", "000068"]
+    first = open_dataset("voc", VOC_ROOT).subset(sample=4, seed=1).ids
+    assert first == open_dataset("voc", VOC_ROOT).subset(sample=4, seed=1).ids and len(first) == 4
+    assert first != open_dataset("voc", VOC_ROOT).subset(sample=4, seed=2).ids
+    ids.write_text("999999\n")
+    with pytest.raises(DatasetError, match="999999"):
+        open_dataset("voc", VOC_ROOT).subset(ids=ids)
+    with pytest.raises(UsageError, match="did you mean: coco"):
+        open_dataset("cocoo", COCO_ROOT)
+    with pytest.raises(UsageError, match="needs --root"):
+        open_dataset("voc")
+    assert open_dataset("samples").ids[0] == "chelsea"
+
+
+def test_label_maps_and_the_mapped_classifier(tmp_path, default_model):
+    voc = load_labelmap("voc")
+    assert voc["cat"] == [281, 282, 283, 284, 285] and voc["person"] == [] and len(voc["dog"]) == 118
+    assert len(load_labelmap("coco")) == 80
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[classes]\ncat = ["281 dog"]\n')
+    with pytest.raises(DatasetError, match="is 'tabby', not 'dog'"):
+        load_labelmap(bad)
+    mapped = MappedClassifier(default_model, {"cat": voc["cat"], "person": []})
+    images = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        probabilities = default_model.scores(images, "softmax")
+        summed = mapped.scores(images, "softmax")
+        logits = mapped.scores(images, "logit")
+    torch.testing.assert_close(summed[:, 0], probabilities[:, 281:286].sum(1))
+    torch.testing.assert_close(logits[:, 0], probabilities[:, 281:286].sum(1).log())
+    assert float(summed[:, 1].max()) < 1e-20
+    assert mapped.classes == ["cat", "person"] and mapped.cam_layer is default_model.cam_layer
