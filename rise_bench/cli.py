@@ -226,7 +226,8 @@ def _print_summary(outcome) -> None:
         console.print(f"classes skipped (no ImageNet counterpart in the class map): {skipped}", soft_wrap=True)
     console.print(
         f"{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
-        f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/",
+        f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/"
+        + "".join(f", {p}" for p in outcome.pictures),
         soft_wrap=True,
     )
 

@@ -115,6 +115,7 @@ class RunOutcome:
     failures: list[str] = field(default_factory=list)
     skipped_classes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    pictures: list[Path] = field(default_factory=list)
 
 
 class ResultWriter:
@@ -358,10 +359,15 @@ class Evaluation:
 
 
 def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] = print) -> RunOutcome:
-    """Run an evaluation (see ``Evaluation``) and write ``summary.csv`` beside the results."""
-    from .report import summarise_file
+    """Run an evaluation (see ``Evaluation``); write ``summary.csv``, ``curves.png`` and ``gallery.png`` beside the results."""
+    from .report import plot_curves, plot_gallery, summarise_file
 
     evaluation = Evaluation(config, make_reporter, log)
     outcome = evaluation.run()
     summarise_file(outcome.out / "results.csv", outcome.out / "summary.csv", seed=config.seed)
+    outcome.pictures = [
+        outcome.out / name
+        for name, plot in (("curves.png", plot_curves), ("gallery.png", plot_gallery))
+        if plot([outcome.out], outcome.out / name)
+    ]
     return outcome
