@@ -189,33 +189,20 @@ def evaluate(
 
 
 def _print_summary(outcome) -> None:
-    import math
-
     import pandas as pd
 
-    from .report import HEADERS
+    from .report import summary_grid
 
     summary = pd.read_csv(outcome.out / "summary.csv")
-    overall = summary[summary["class"] == "all"]
+    headers, grid = summary_grid(summary)
     table = Table(title=f"summary of {outcome.out}/results.csv", title_justify="left")
     table.add_column("method")
-    columns = [(m, s) for m, s in dict.fromkeys(zip(overall.metric, overall.subset)) if m in HEADERS and s != "constant"]
-    for metric, subset in columns:
-        table.add_column(HEADERS[metric] + ("" if subset == "all" else f" [{subset}]"), justify="right")
-    for method in dict.fromkeys(overall.method):
-        if method == "classifier":
-            continue
-        cells = []
-        for metric, subset in columns:
-            match = overall[(overall.method == method) & (overall.metric == metric) & (overall.subset == subset)]
-            if match.empty:
-                cells.append("")
-                continue
-            row = match.iloc[0]
-            ci = "" if math.isnan(row.ci_low) else f" [{row.ci_low:.3f}, {row.ci_high:.3f}]"
-            cells.append(f"{row.value:.3f}{ci}")
+    for header in headers:
+        table.add_column(header, justify="right")
+    for method, cells in grid:
         table.add_row(method, *cells)
     console.print(table)
+    overall = summary[summary["class"] == "all"]
     classifier = overall[overall.method == "classifier"].set_index("metric")
     if "top1" in classifier.index:
         console.print(f"classifier top-1 accuracy on these samples: {classifier.loc['top1', 'value']:.1%} (n={int(classifier.loc['top1', 'n'])})")

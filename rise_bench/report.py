@@ -179,6 +179,26 @@ def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["method", "metric", "subset", "mean", "ci_low", "ci_high", "n", "rank", "p_vs_best"])
 
 
+def estimate_text(mean: float, low: float, high: float) -> str:
+    """``0.123 [0.100, 0.150]``: a mean with its CI (the CI left out when undefined)."""
+    return f"{mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+
+
+def summary_grid(summary: pd.DataFrame) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Headers and per-method cells (mean [CI]) of a summary's overall rows, for display."""
+    overall = summary[(summary["class"] == "all") & (summary.method != CLASSIFIER) & (summary.subset != "constant")]
+    columns = list(dict.fromkeys(zip(overall.metric, overall.subset)))
+    headers = [HEADERS[m] + ("" if s == "all" else f", {s} subset") for m, s in columns]
+    grid = []
+    for method in dict.fromkeys(overall.method):
+        cells = []
+        for metric, subset in columns:
+            match = overall[(overall.method == method) & (overall.metric == metric) & (overall.subset == subset)]
+            cells.append("" if match.empty else estimate_text(*match[["value", "ci_low", "ci_high"]].iloc[0]))
+        grid.append((method, cells))
+    return headers, grid
+
+
 def markdown_table(table: pd.DataFrame) -> str:
     """Methods x metrics as Markdown: mean [CI], rank, and p against the best."""
     columns = [(m, s) for m, s in dict.fromkeys(zip(table.metric, table.subset))]
@@ -193,9 +213,8 @@ def markdown_table(table: pd.DataFrame) -> str:
                 cells.append("")
                 continue
             r = match.iloc[0]
-            ci = "" if math.isnan(r.ci_low) else f" [{r.ci_low:.3f}, {r.ci_high:.3f}]"
             p = "" if math.isnan(r.p_vs_best) else f", p={r.p_vs_best:.2g}"
-            cells.append(f"{r['mean']:.3f}{ci} (#{int(r['rank'])}{p})")
+            cells.append(f"{estimate_text(r['mean'], r.ci_low, r.ci_high)} (#{int(r['rank'])}{p})")
         lines.append("| " + " | ".join(cells) + " |")
     note = "Mean [bootstrap 95% CI] (#rank, paired Wilcoxon p against the best method on shared samples)."
     return "\n".join(lines) + "\n\n" + note + "\n"
