@@ -56,7 +56,13 @@ def read_results(paths: Sequence[str | Path]) -> pd.DataFrame:
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
     key = ["sample_id", "model", "method", "metric", "target", "subset", "params_hash"]
-    return rows.drop_duplicates(subset=key, keep="last")
+    rows = rows.drop_duplicates(subset=key, keep="last")
+    # the same method with other parameters in another run: tell them apart by run folder
+    settings = rows[rows.method != CLASSIFIER].groupby("method")["params_hash"].nunique()
+    for method in settings[settings > 1].index:
+        chosen = rows.method == method
+        rows.loc[chosen, "method"] = method + " (" + rows.loc[chosen, "source"].map(lambda s: Path(s).parent.name) + ")"
+    return rows
 
 
 def per_sample(rows: pd.DataFrame, method: str, metric: str, subset: str = "all") -> pd.Series:

@@ -139,3 +139,16 @@ def test_cli_evaluate_errors_and_a_missing_image(tmp_path):
     rows = pd.read_csv(out / "results.csv")
     assert set(rows.sample_id) == {"n01440764_tench.JPEG", "n01496331_electric_ray.JPEG"}
     assert "gradcam" in result.output and "deletion AUC (lower is better)" in result.output
+
+
+def test_compare_tells_apart_one_method_run_with_two_settings(tmp_path):
+    from rise_bench.report import read_results
+
+    rows = [["r", "d", "s1", "m", "rise", "deletion", "cat", "all", 0.1, "aaa", 1.0]]
+    for name, params_hash in (("small", "aaa"), ("large", "bbb")):
+        folder = tmp_path / name
+        folder.mkdir()
+        frame = pd.DataFrame([row[:9] + [params_hash, 1.0] for row in rows], columns=COLUMNS)
+        frame.to_csv(folder / "results.csv", index=False)
+    combined = read_results([tmp_path / "small", tmp_path / "large"])
+    assert sorted(combined.method) == ["rise (large)", "rise (small)"]

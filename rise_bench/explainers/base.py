@@ -49,8 +49,6 @@ class Explainer(ABC):
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[ExplainerParams]] = ExplainerParams
-    #: True when ``_explain`` uses per-image random seeds.
-    stochastic: ClassVar[bool] = False
     #: Reduced settings for quick demos (``--quick``); the defaults stay the paper's.
     quick_params: ClassVar[dict[str, Any]] = {}
 

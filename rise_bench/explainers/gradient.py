@@ -56,10 +56,6 @@ class Gradient(Explainer):
 
     Params = GradientParams
 
-    @property
-    def stochastic(self) -> bool:  # type: ignore[override]
-        return self.params.smoothgrad
-
     def _explain(self, model, images, targets, seeds):
         params: GradientParams = self.params
         batch = images.shape[0]

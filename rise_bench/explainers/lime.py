@@ -83,7 +83,6 @@ class Lime(Explainer):
 
     Params = LimeParams
     quick_params = {"num_samples": 300}
-    stochastic = True
 
     def _explain(self, model, images, targets, seeds):
         batch = images.shape[0]

@@ -79,7 +79,6 @@ class MeaningfulPerturbation(Explainer):
 
     Params = PerturbationParams
     quick_params = {"iterations": 100}
-    stochastic = True
 
     def _explain(self, model, images, targets, seeds):
         params: PerturbationParams = self.params
