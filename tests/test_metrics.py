@@ -75,6 +75,24 @@ def test_endpoints_are_the_image_the_substrate_and_the_blur():
     torch.testing.assert_close(inserted.curves[:, -1], p_image)
 
 
+
+def test_known_endpoints_are_used_and_not_scored_again():
+    model = fraction_model(6, 5)
+    images = torch.ones(1, 3, 6, 5)
+    saliency = torch.randn(1, 6, 5)
+    seen: list[int] = []
+    model.net.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[0]))
+    full = deletion(model, images, saliency, [0], step=5, batch_size=4)
+    assert sum(seen) == 7  # n + 1 points, n = 6
+    seen.clear()
+    known = deletion(model, images, saliency, [0], step=5, batch_size=4, endpoints=(torch.tensor([0.25]), torch.tensor([0.75])))
+    assert sum(seen) == 5
+    assert known.curves[0, 0] == pytest.approx(0.25) and known.curves[0, -1] == pytest.approx(0.75)
+    torch.testing.assert_close(known.curves[0, 1:-1], full.curves[0, 1:-1])
+    seen.clear()
+    only_last = insertion(model, images, saliency, [0], step=5, batch_size=4, endpoints=(None, torch.tensor([1.0])))
+    assert sum(seen) == 6 and only_last.curves[0, -1] == pytest.approx(1.0)
+
 def test_a_perfect_map_beats_its_reverse():
     weights = torch.zeros(10, 10)
     weights[2:5, 6:9] = 1  # the model only cares about 9 pixels

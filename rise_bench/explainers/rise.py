@@ -86,10 +86,17 @@ class Rise(Explainer):
     Params = RiseParams
     quick_params = {"num_masks": 1000}
 
+    def _masks(self, size: tuple[int, int], device: torch.device) -> RiseMasks:
+        """The masks for this input size and device, drawn once and kept for the next images."""
+        cached = getattr(self, "_cached_masks", None)
+        if cached is None or cached.device != device or (cached.height, cached.width) != tuple(size):
+            cached = self._cached_masks = RiseMasks(self.params, size, device)
+        return cached
+
     def _explain(self, model, images, targets, seeds):
         params: RiseParams = self.params
         batch, _, height, width = images.shape
-        masks = RiseMasks(params, (height, width), images.device)
+        masks = self._masks((height, width), images.device)
         saliency = torch.zeros(batch, targets.shape[1], height * width, device=images.device)
         total = len(masks) * batch
         done = 0

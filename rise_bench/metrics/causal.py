@@ -99,6 +99,7 @@ def causal_curves(
     *,
     step: int | None = None,
     batch_size: int = 32,
+    endpoints: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
 ) -> torch.Tensor:
     """Curves of the target probability while pixels move from ``start`` to ``finish``.
 
@@ -109,24 +110,34 @@ def causal_curves(
         targets: ``[B]`` class indices.
         step: pixels per step (default: the width).
         batch_size: perturbed images per forward pass.
+        endpoints: ``(first, last)``: ``[B]`` target probabilities of ``start`` and
+            ``finish`` when already known (either may be None); those points are not
+            scored again. The runner scores them once per sample for all methods.
 
     Returns:
         ``[B, n+1]`` probabilities.
     """
     batch, _, height, width = start.shape
     step, steps = num_steps(height, width, step)
-    changed = torch.clamp(torch.arange(steps + 1, device=start.device) * step, max=height * width)
-    curves = torch.empty(batch, steps + 1, device=start.device)
-    targets = torch.as_tensor(targets, device=start.device).long().view(-1)
+    device = start.device
+    points = torch.arange(steps + 1, device=device)
+    changed = torch.clamp(points * step, max=height * width)
+    curves = torch.empty(batch, steps + 1, device=device)
+    targets = torch.as_tensor(targets, device=device).long().view(-1)
+    first_known, last_known = endpoints if endpoints is not None else (None, None)
+    if first_known is not None:
+        curves[:, 0] = torch.as_tensor(first_known, device=device).float().view(-1)
+        points = points[1:]
+    if last_known is not None:
+        curves[:, steps] = torch.as_tensor(last_known, device=device).float().view(-1)
+        points = points[points != steps]
     with torch.inference_mode():
         for index in range(batch):
-            ranks = pixel_ranks(saliency[index].to(start.device))
-            for first in range(0, steps + 1, batch_size):
-                counts = changed[first : first + batch_size]
-                moved = (ranks[None] < counts[:, None, None])[:, None]
+            ranks = pixel_ranks(saliency[index].to(device))
+            for chunk in points.split(batch_size):
+                moved = (ranks[None] < changed[chunk][:, None, None])[:, None]
                 perturbed = torch.where(moved, finish[index : index + 1], start[index : index + 1])
-                probabilities = model.scores(perturbed, "softmax")[:, targets[index]]
-                curves[index, first : first + counts.numel()] = probabilities
+                curves[index, chunk] = model.scores(perturbed, "softmax")[:, targets[index]]
     return curves
 
 
@@ -146,6 +157,7 @@ def deletion(
     step: int | None = None,
     batch_size: int = 32,
     substrate: torch.Tensor | None = None,
+    endpoints: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
 ) -> CausalResult:
     """Deletion metric: remove the most salient pixels first (lower AUC is better).
 
@@ -157,13 +169,15 @@ def deletion(
         step: pixels removed per step (default: the image width).
         batch_size: perturbed images per forward pass.
         substrate: what removed pixels become (default zeros: the mean colour).
+        endpoints: known ``[B]`` probabilities of the image and of the substrate (the
+            first and last points), e.g. from a forward pass already made; None scores them.
 
     Returns:
         ``CausalResult`` with ``auc [B]`` and ``curves [B, n+1]``.
     """
     _check(images, saliency, targets)
     finish = torch.zeros_like(images) if substrate is None else substrate.expand_as(images).to(images)
-    curves = causal_curves(model, images, finish, saliency, targets, step=step, batch_size=batch_size)
+    curves = causal_curves(model, images, finish, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints)
     return CausalResult(auc(curves), curves)
 
 
@@ -176,6 +190,7 @@ def insertion(
     step: int | None = None,
     batch_size: int = 32,
     blurred: torch.Tensor | None = None,
+    endpoints: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
 ) -> CausalResult:
     """Insertion metric: reveal the most salient pixels first on a blurred copy (higher AUC is better).
 
@@ -183,11 +198,13 @@ def insertion(
         model, images, saliency, targets, step, batch_size: as for ``deletion``.
         blurred: the start images (default ``insertion_start(images)``, the reference blur);
             pass it to reuse one blur across several maps of the same images.
+        endpoints: known ``[B]`` probabilities of the blurred and of the original images
+            (the first and last points); None scores them.
 
     Returns:
         ``CausalResult`` with ``auc [B]`` and ``curves [B, n+1]``.
     """
     _check(images, saliency, targets)
     start = insertion_start(images) if blurred is None else blurred
-    curves = causal_curves(model, start, images, saliency, targets, step=step, batch_size=batch_size)
+    curves = causal_curves(model, start, images, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints)
     return CausalResult(auc(curves), curves)
