@@ -34,7 +34,7 @@ ModelOption = Annotated[
 ]
 WeightsOption = Annotated[
     Optional[str],
-    typer.Option("--weights", "-w", help="Local checkpoint (state dict) or a torchvision weights tag like IMAGENET1K_V1. Default: the library's pretrained weights."),
+    typer.Option("--weights", "-w", help="Local checkpoint (state dict) or a torchvision weights tag like IMAGENET1K_V1; 'random' for untrained weights (speed tests). Default: the library's pretrained weights."),
 ]
 MethodOption = Annotated[
     list[str],
@@ -43,7 +43,10 @@ MethodOption = Annotated[
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 PrecisionOption = Annotated[str, typer.Option("--precision", help="fp32 or bf16 (autocast; fast only on hardware with bf16 units).")]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every stochastic method.")]
-BatchOption = Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Images per forward pass for every method.")]
+BatchOption = Annotated[
+    Optional[str],
+    typer.Option("--batch-size", "-b", help="Images per forward pass for every method, or 'auto' (the fastest on this device, found once and cached). Default: 8 on CPUs, auto elsewhere."),
+]
 ParamOption = Annotated[
     list[str],
     typer.Option("--param", "-p", help="Method parameter KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. rise.num_masks=8000)."),
@@ -75,7 +78,7 @@ def explain(
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
     seed: SeedOption = 0,
-    batch_size: BatchOption = 8,
+    batch_size: BatchOption = None,
     param: ParamOption = [],  # noqa: B006
     quick: Annotated[bool, typer.Option("--quick", help="Reduced sample counts (RISE 1000 masks, LIME 300 samples, perturbation 100 steps) instead of the paper's.")] = False,
     quiet: QuietOption = False,
@@ -85,6 +88,7 @@ def explain(
     Prints the top-5 predictions and writes, per image, each method's raw map (.npy),
     its heat-map overlay (.png) and a side-by-side picture of all methods.
     """
+    from .batch_size import parse_batch_size, resolve_batch_size
     from .explain import explain_image, output_names
     from .explainers import create_explainer  # noqa: F401 - registers the methods
     from .explainers.base import create_explainers
@@ -94,7 +98,8 @@ def explain(
     with user_errors():
         if demo:
             images, quick = [DEMO_IMAGE], True
-        explainers = create_explainers(method, param, quick=quick, batch_size=batch_size, seed=seed)
+        batch_size = parse_batch_size(batch_size)
+        create_explainers(method, param, quick=quick, seed=seed)  # bad methods fail before the model loads
         if demo:
             console.print(
                 f"No image given: explaining the bundled photograph '{DEMO_IMAGE}' with reduced sample "
@@ -103,6 +108,8 @@ def explain(
                 soft_wrap=True,
             )
         classifier = load_model(model, weights, device=device, precision=precision)
+        chosen_batch = resolve_batch_size(classifier, batch_size, log=err_console.print)
+        explainers = create_explainers(method, param, quick=quick, batch_size=chosen_batch, seed=seed)
         target_index = classifier.class_index(target) if target is not None else None
     failures = 0
     with progress_display(quiet) as make_reporter:
@@ -154,7 +161,7 @@ def evaluate(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N samples.")] = None,
     ids: Annotated[Optional[str], typer.Option("--ids", help="File with the sample ids to use, one per line.")] = None,
     sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="A seeded random subset of N samples.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Images per forward pass (default 8).")] = None,
+    batch_size: BatchOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of stochastic methods and baselines (per sample).")] = None,
@@ -163,6 +170,7 @@ def evaluate(
     labelmap: Annotated[Optional[str], typer.Option("--labelmap", help="ImageNet class map TOML for VOC/COCO pointing (default: bundled).")] = None,
     baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Score the center and random baselines too.")] = None,
     download: Annotated[Optional[bool], typer.Option("--download", help="Download VOC 2007 through torchvision (online).")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: evaluate only shard I (0-based) of N into OUT/parts/; the last shard to finish merges (see also torchrun, rise-bench merge).")] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Score saliency methods with deletion, insertion and the pointing game over a data set.
@@ -178,11 +186,20 @@ def evaluate(
             config, dataset=dataset, root=root, split=split, model=model, weights=weights, methods=method,
             metrics=metric, params=param, quick=quick, maps=maps, out=out, resume=resume, limit=limit,
             ids=ids, sample=sample, batch_size=batch_size, device=device, precision=precision, seed=seed,
-            target=target, step=step, labelmap=labelmap, baselines=baselines, download=download,
+            target=target, step=step, labelmap=labelmap, baselines=baselines, download=download, shard=shard,
         )
         with progress_display(quiet) as make_reporter:
             outcome = run_evaluation(run_config, make_reporter, log=lambda line: err_console.print(line))
-    _print_summary(outcome)
+    if outcome.merged:
+        _print_summary(outcome)
+    else:
+        part = outcome.shard.part(outcome.out)
+        console.print(
+            f"shard {outcome.shard.label}: {outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, "
+            f"in {outcome.seconds:.0f}s; results: {part}"
+            + ("" if outcome.shard.torchrun else f". Other shards still running; the last one merges (or: rise-bench merge {outcome.out})"),
+            soft_wrap=True,
+        )
     if outcome.failures:
         err_console.print(f"[bold red]{len(outcome.failures)} sample(s) failed[/]; their rows are missing")
         raise typer.Exit(1)
@@ -211,9 +228,10 @@ def _print_summary(outcome) -> None:
     if outcome.skipped_classes:
         skipped = ", ".join(f"{name} ({count})" for name, count in sorted(outcome.skipped_classes.items()))
         console.print(f"classes skipped (no ImageNet counterpart in the class map): {skipped}", soft_wrap=True)
+    work = f"{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
     console.print(
-        f"{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
-        f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/"
+        (work if outcome.samples_done or outcome.samples_skipped else "")
+        + f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/"
         + "".join(f", {p}" for p in outcome.pictures),
         soft_wrap=True,
     )
@@ -250,6 +268,26 @@ def compare(
                 err_console.print(f"[bold red]{len(problems)} result(s) moved beyond tolerance {tolerance} from {baseline}[/]")
                 raise typer.Exit(1)
             console.print(f"no result moved beyond tolerance {tolerance} from {baseline}")
+
+
+@app.command()
+def merge(
+    out: Annotated[Path, typer.Argument(help="Output folder of a split run (holds parts/).", show_default=False)],
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the summary's bootstrap.")] = 0,
+) -> None:
+    """Merge the part files of a sharded run into OUT/results.csv, then write the summary and plots.
+
+    Needed only when shards were left unmerged, e.g. after a crashed shard was re-run alone
+    with --shard I/N --resume (which then merges by itself too).
+    """
+    from .distributed import merge_parts
+    from .runner import RunOutcome, finish_outputs
+
+    with user_errors():
+        merge_parts(out)
+        outcome = finish_outputs(RunOutcome(out=out), seed)
+    console.print(f"merged {out}/parts into {out}/results.csv", soft_wrap=True)
+    _print_summary(outcome)
 
 
 @app.command("list-models")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .batch_size import parse_batch_size
 from .errors import UsageError, close_matches
 
 
@@ -40,12 +41,16 @@ class RunConfig:
         out: output folder.
         resume: skip (sample, method, metric) results already in ``OUT/results.csv``.
         limit, ids, sample: subset: first N, ids from a file, seeded random N.
-        batch_size, device, precision, seed: as for ``explain``.
+        batch_size: images per forward pass, ``auto``, or None (8 on CPUs, auto elsewhere;
+            see ``rise_bench.batch_size``).
+        device, precision, seed: as for ``explain``.
         target: ``top1`` (the model's prediction, the paper's choice) or ``label``.
         step: pixels per deletion/insertion step (default: the input width).
         labelmap: ImageNet class map for VOC/COCO pointing (default: the bundled one).
         baselines: also score the ``center`` and ``random`` maps.
         download: let torchvision download VOC 2007 (online users).
+        shard: ``I/N``: evaluate shard I of N and merge when all are done
+            (``rise_bench.distributed``; torchrun sets it itself).
     """
 
     dataset: str = "samples"
@@ -63,7 +68,7 @@ class RunConfig:
     limit: int | None = None
     ids: str | None = None
     sample: int | None = None
-    batch_size: int = 8
+    batch_size: int | str | None = None
     device: str = "auto"
     precision: str = "fp32"
     seed: int = 0
@@ -72,6 +77,7 @@ class RunConfig:
     labelmap: str | None = None
     baselines: bool = True
     download: bool = False
+    shard: str | None = None
 
     @classmethod
     def from_sources(cls, path: str | Path | None = None, **overrides: Any) -> RunConfig:
@@ -100,6 +106,7 @@ class RunConfig:
         for key in ("methods", "metrics"):
             if isinstance(values.get(key), str):
                 values[key] = [values[key]]
+        values["batch_size"] = parse_batch_size(values.get("batch_size"))
         return cls(**values)
 
     def as_dict(self) -> dict[str, Any]:

@@ -29,10 +29,15 @@ import torch.nn.functional as F
 from .config import RunConfig, provenance, to_toml, write_atomic
 from .datasets import Dataset, Sample, open_dataset
 from .datasets.labels import class_map_for
+from .distributed import (
+    Shard, choose_shard, merge_parts, missing_shards, overall_progress, rank_device, start_process_group,
+    stop_process_group, wait_for_shards, write_marker, write_progress,
+)
 from .errors import RiseBenchError, UsageError
 from .explainers.base import Explainer, create_explainers
 from .metrics import METRICS, baseline_map, deletion, insertion, insertion_start, is_difficult, point_and_score
 from .metrics.baselines import BASELINES
+from .batch_size import resolve_batch_size
 from .models import Classifier, MappedClassifier, load_model
 
 #: Columns of ``results.csv``.
@@ -116,6 +121,8 @@ class RunOutcome:
     skipped_classes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     pictures: list[Path] = field(default_factory=list)
+    shard: Shard = field(default_factory=Shard)
+    merged: bool = True
 
 
 class ResultWriter:
@@ -154,7 +161,7 @@ def default_metrics(dataset: Dataset) -> list[str]:
     return ["pointing"] if dataset.label_space in ("voc", "coco") else ["deletion", "insertion"]
 
 
-def build_methods(config: RunConfig) -> list[Method]:
+def build_methods(config: RunConfig, batch_size: int | None = None) -> list[Method]:
     """The methods of a run: explainers (or saved maps), then the baselines."""
     if config.maps is not None:
         folder = Path(config.maps)
@@ -166,7 +173,7 @@ def build_methods(config: RunConfig) -> list[Method]:
         tag = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
         methods = [Method(name, f"maps-{tag}", maps_dir=folder) for name in names]
     else:
-        explainers = create_explainers(config.methods, config.params, quick=config.quick, batch_size=config.batch_size, seed=config.seed)
+        explainers = create_explainers(config.methods, config.params, quick=config.quick, batch_size=batch_size, seed=config.seed)
         methods = [Method(name, e.params_hash(), explainer=e) for name, e in explainers.items()]
     if config.baselines:
         methods += [Method(name, f"baseline-{name}") for name in BASELINES if name not in {m.name for m in methods}]
@@ -183,18 +190,23 @@ class Evaluation:
         self.metrics = list(config.metrics) if config.metrics else None
         if config.target not in ("top1", "label"):
             raise UsageError(f"--target must be top1 or label, got '{config.target}'")
-        self.methods = build_methods(config)
+        build_methods(config)  # bad methods or parameters fail before anything slow
         self.dataset = open_dataset(config.dataset, config.root, config.split, download=config.download)
         self.dataset.subset(config.limit, config.ids, config.sample, config.seed)
+        self.shard = choose_shard(config.shard)
+        self.sample_ids = self.shard.take(list(self.dataset.ids))
         self.metrics = self.metrics or default_metrics(self.dataset)
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown:
             raise UsageError(f"unknown metric '{unknown[0]}'; choose from {', '.join(METRICS)}")
         if "pointing" in self.metrics and self.dataset.label_space not in ("voc", "coco"):
             raise UsageError(f"the pointing game needs boxes or masks: data set '{self.dataset.name}' has none (use voc or coco)")
-        self.model = load_model(config.model, config.weights, device=config.device, precision=config.precision)
+        self.model = load_model(config.model, config.weights, device=rank_device(self.shard, config.device), precision=config.precision)
+        self.batch_size = resolve_batch_size(self.model, config.batch_size, log=log)
+        self.methods = build_methods(config, self.batch_size)
         self.pointing_model, self.skippable = self._pointing_model()
         self.out = Path(config.out)
+        self.owns_group = start_process_group(self.shard, self.model.device)
 
     def _pointing_model(self) -> tuple[Classifier | None, set[int]]:
         """The classifier over the data set's classes, and the classes it cannot score."""
@@ -216,20 +228,25 @@ class Evaluation:
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> RunOutcome:
         config = self.config
+        shard = self.shard
         self.out.mkdir(parents=True, exist_ok=True)
-        results = self.out / "results.csv"
+        results = shard.part(self.out) if shard.split else self.out / "results.csv"
+        if shard.split and (self.out / "results.csv").exists() and not (self.out / "parts").is_dir():
+            raise UsageError(f"{self.out} holds a single-process run; give a sharded run another --out")
         if results.exists() and results.stat().st_size > 0 and not config.resume:
             raise UsageError(f"{results} already exists; pass --resume to continue it or choose another --out")
+        results.parent.mkdir(parents=True, exist_ok=True)
         done = finished_keys(results) if config.resume else set()
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        self._write_config(run_id)
-        outcome = RunOutcome(out=self.out)
+        if shard.index == 0:
+            self._write_config(run_id)
+        outcome = RunOutcome(out=self.out, shard=shard)
         writer = ResultWriter(results)
-        reporter = self.make_reporter(f"evaluate {self.dataset.name}") if self.make_reporter else None
-        started = time.perf_counter()
+        reporters = self._reporters()
+        started, wall_started = time.perf_counter(), time.time()
         try:
-            total = len(self.dataset)
-            for position, sample_id in enumerate(self.dataset.ids, 1):
+            total = len(self.sample_ids)
+            for position, sample_id in enumerate(self.sample_ids, 1):
                 wanted = [m for m in self.methods if not self._finished(done, sample_id, m)]
                 if not wanted:
                     outcome.samples_skipped += 1
@@ -243,14 +260,37 @@ class Evaluation:
                     else:
                         writer.write(rows)
                         outcome.samples_done += 1
-                if reporter is not None:
-                    reporter(position, total)
+                self._report(reporters, position, total, wall_started)
+            if shard.split:
+                write_marker(shard, self.out, self.sample_ids, outcome.failures)
         finally:
             writer.close()
-            if reporter is not None and hasattr(reporter, "finish"):
-                reporter.finish()
+            for reporter in reporters:
+                if hasattr(reporter, "finish"):
+                    reporter.finish()
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _reporters(self) -> list:
+        """This shard's progress bar, and on shard 0 of a split run one for the whole run."""
+        if self.make_reporter is None:
+            return []
+        name = self.dataset.name
+        if not self.shard.split:
+            return [self.make_reporter(f"evaluate {name}")]
+        reporters = [self.make_reporter(f"evaluate {name} shard {self.shard.label}")]
+        if self.shard.index == 0:
+            reporters.append(self.make_reporter(f"evaluate {name} all {self.shard.count} shards"))
+        return reporters
+
+    def _report(self, reporters: list, position: int, total: int, wall_started: float) -> None:
+        if self.shard.split:
+            write_progress(self.shard, self.out, position, total, wall_started)
+        if reporters:
+            reporters[0](position, total)
+        if len(reporters) > 1:
+            everything_done, _ = overall_progress(self.out, self.shard.count)
+            reporters[1](everything_done, len(self.dataset))
 
     def _finished(self, done: set, sample_id: str, method: Method) -> bool:
         return all((sample_id, self.model.name, method.name, metric, method.params_hash) in done for metric in self.metrics)
@@ -260,6 +300,9 @@ class Evaluation:
         resolved["metrics"] = self.metrics
         resolved["model"] = self.model.name
         resolved["methods"] = [m.name for m in self.methods]
+        resolved["batch_size"] = self.batch_size
+        resolved["shard"] = None
+        resolved["shards"] = self.shard.count
         document = {
             "run_id": run_id,
             "config": resolved,
@@ -301,7 +344,14 @@ class Evaluation:
                     outcome.skipped_classes[name] = outcome.skipped_classes.get(name, 0) + 1
                 else:
                     pointing_targets.append(cls)
-        blurred = insertion_start(image) if "insertion" in causal else None
+        # curve endpoints shared by every method: the image, the deletion substrate, the insertion start
+        if causal:
+            blurred = insertion_start(image)
+            with torch.inference_mode():
+                ends = model.scores(torch.cat([torch.zeros_like(image), blurred]), "softmax")[:, causal_target]
+            image_score = probabilities[causal_target].view(1)
+            deletion_ends = (image_score, ends[0].view(1))
+            insertion_ends = (ends[1].view(1), image_score)
 
         for method in methods:
             started = time.perf_counter()
@@ -325,11 +375,14 @@ class Evaluation:
                 curves = {}
                 target = torch.tensor([causal_target], device=device)
                 if "deletion" in causal:
-                    result = deletion(model, image, saliency[:1], target, step=config.step, batch_size=config.batch_size)
+                    result = deletion(model, image, saliency[:1], target, step=config.step, batch_size=self.batch_size, endpoints=deletion_ends)
                     rows.append(prefix + ["deletion", names[0], "all", float(result.auc[0])] + tail)
                     curves["deletion"] = result.curves[0].cpu().numpy()
                 if "insertion" in causal:
-                    result = insertion(model, image, saliency[:1], target, step=config.step, batch_size=config.batch_size, blurred=blurred)
+                    result = insertion(
+                        model, image, saliency[:1], target, step=config.step, batch_size=self.batch_size,
+                        blurred=blurred, endpoints=insertion_ends,
+                    )
                     rows.append(prefix + ["insertion", names[0], "all", float(result.auc[0])] + tail)
                     curves["insertion"] = result.curves[0].cpu().numpy()
                 folder = self.out / "curves" / method.name
@@ -359,12 +412,34 @@ class Evaluation:
 
 
 def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] = print) -> RunOutcome:
-    """Run an evaluation (see ``Evaluation``); write ``summary.csv``, ``curves.png`` and ``gallery.png`` beside the results."""
+    """Run an evaluation (see ``Evaluation``); write ``summary.csv``, ``curves.png`` and ``gallery.png`` beside the results.
+
+    A shard of a split run (``rise_bench.distributed``) merges the parts first when it is
+    rank 0 under torchrun (after waiting for the others) or the last ``--shard`` to finish;
+    otherwise it returns with ``merged`` False.
+    """
+    evaluation = Evaluation(config, make_reporter, log)
+    try:
+        outcome = evaluation.run()
+        shard = outcome.shard
+        if shard.split:
+            if shard.torchrun and shard.index == 0:
+                wait_for_shards(outcome.out, shard.count, log=log)
+            elif shard.torchrun or missing_shards(outcome.out, shard.count):
+                outcome.merged = False
+                return outcome
+            merge_parts(outcome.out, shard.count)
+    finally:
+        if evaluation.owns_group:
+            stop_process_group()
+    return finish_outputs(outcome, config.seed)
+
+
+def finish_outputs(outcome: RunOutcome, seed: int = 0) -> RunOutcome:
+    """``summary.csv``, ``curves.png`` and ``gallery.png`` from ``OUT/results.csv``."""
     from .report import plot_curves, plot_gallery, summarise_file
 
-    evaluation = Evaluation(config, make_reporter, log)
-    outcome = evaluation.run()
-    summarise_file(outcome.out / "results.csv", outcome.out / "summary.csv", seed=config.seed)
+    summarise_file(outcome.out / "results.csv", outcome.out / "summary.csv", seed=seed)
     outcome.pictures = [
         outcome.out / name
         for name, plot in (("curves.png", plot_curves), ("gallery.png", plot_gallery))

@@ -1,0 +1,243 @@
+"""Scale-out: one evaluation split into shards, one process (rank) per shard.
+
+Two ways in, the same files out:
+
+- ``torchrun --nproc-per-node K [--nnodes N --rdzv-...] -m rise_bench evaluate ...``:
+  the shard is (RANK, WORLD_SIZE) from torchrun's environment; a process group is set up
+  (gloo on CPU, nccl on GPU with one GPU per rank, ``cuda:LOCAL_RANK``).
+- ``rise-bench evaluate --shard I/N``: shard I (0-based) of N, no process group; run the
+  N processes however you like (a job array, several terminals, several machines on a
+  shared file system).
+
+Shard I takes samples ``I, I+N, I+2N, ...`` of the ordered sample list (deterministic,
+disjoint, balanced) and writes ``OUT/parts/results-I-of-N.csv``; ``--resume`` continues
+that part. A shard that reaches the end of its samples writes
+``OUT/parts/results-I-of-N.done`` (JSON: its sample ids in order, its failures). Once
+every part has its ``.done`` file the parts are merged into ``OUT/results.csv`` in the
+single-process order, followed by ``summary.csv`` and the plots: under torchrun rank 0
+waits for the ``.done`` files (polling the file system: no collective operation, so ranks
+may finish hours apart without hitting the process group's timeout); with ``--shard``
+whichever shard finishes last merges. ``rise-bench merge OUT`` does the same by hand, e.g.
+after a crashed shard was re-run alone.
+
+Each shard also keeps ``OUT/parts/progress-I-of-N.json`` up to date, from which rank 0
+shows the progress and ETA of the whole run. Maps and curves are one file per sample,
+so shards never write the same file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import torch
+
+from .config import write_atomic
+from .errors import RiseBenchError, UsageError
+
+PARTS = "parts"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (0-based) of ``count``; ``torchrun`` tells whether a process group backs it."""
+
+    index: int = 0
+    count: int = 1
+    torchrun: bool = False
+    local_rank: int = 0
+
+    @property
+    def split(self) -> bool:
+        return self.count > 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.index}/{self.count}"
+
+    def take(self, ids: list[str]) -> list[str]:
+        """This shard's share of the ordered sample ids: every ``count``-th from ``index``."""
+        return ids[self.index :: self.count]
+
+    def part(self, out: Path) -> Path:
+        return out / PARTS / f"results-{self.index}-of-{self.count}.csv"
+
+    def marker(self, out: Path) -> Path:
+        return self.part(out).with_suffix(".done")
+
+    def progress_file(self, out: Path) -> Path:
+        return out / PARTS / f"progress-{self.index}-of-{self.count}.json"
+
+
+def parse_shard(text: str | None) -> Shard | None:
+    """``I/N`` (0 <= I < N) -> ``Shard``; None passes through.
+
+    Raises:
+        UsageError: not of that form.
+    """
+    if text is None:
+        return None
+    index, slash, count = str(text).partition("/")
+    try:
+        shard = Shard(int(index), int(count))
+    except ValueError:
+        shard = None
+    if not slash or shard is None or not 0 <= shard.index < shard.count:
+        raise UsageError(f"--shard must be I/N with 0 <= I < N (e.g. 0/4), got '{text}'")
+    return shard
+
+
+def torchrun_shard() -> Shard | None:
+    """The shard torchrun assigned (from RANK, WORLD_SIZE, LOCAL_RANK), or None outside torchrun."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    return Shard(rank, world, torchrun=True, local_rank=int(os.environ.get("LOCAL_RANK", rank)))
+
+
+def choose_shard(option: str | None) -> Shard:
+    """``--shard`` if given, else torchrun's, else the whole run as one shard."""
+    from_option = parse_shard(option)
+    from_torchrun = torchrun_shard()
+    if from_option is not None and from_torchrun is not None and from_torchrun.count > 1:
+        raise UsageError("--shard cannot be combined with torchrun, which assigns the shards itself")
+    return from_option or from_torchrun or Shard()
+
+
+def rank_device(shard: Shard, device: str) -> str:
+    """One GPU per rank under torchrun: ``auto``/``cuda`` become ``cuda:LOCAL_RANK`` when CUDA is there."""
+    if shard.torchrun and device in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{shard.local_rank % torch.cuda.device_count()}"
+    return device
+
+
+def start_process_group(shard: Shard, device: torch.device, timeout_hours: float = 48.0) -> bool:
+    """Join torchrun's process group (nccl for CUDA, gloo otherwise); True when this call made it.
+
+    The timeout is generous because the only collective is a barrier at the start (all
+    ranks have loaded their model); the end of the run needs none (see the module).
+    """
+    import torch.distributed as dist
+
+    if not shard.torchrun or not dist.is_available() or dist.is_initialized():
+        return False
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend, timeout=timedelta(hours=timeout_hours))
+    dist.barrier()
+    return True
+
+
+def stop_process_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def write_progress(shard: Shard, out: Path, done: int, total: int, started: float) -> None:
+    payload = {"done": done, "total": total, "elapsed": time.time() - started, "updated": time.time()}
+    write_atomic(shard.progress_file(out), json.dumps(payload))
+
+
+def overall_progress(out: Path, count: int) -> tuple[int, int]:
+    """(samples done, samples in all) summed over every shard's progress file."""
+    done = total = 0
+    for index in range(count):
+        path = Shard(index, count).progress_file(out)
+        try:
+            payload = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        done += int(payload.get("done", 0))
+        total += int(payload.get("total", 0))
+    return done, total
+
+
+def write_marker(shard: Shard, out: Path, ids: list[str], failures: list[str]) -> None:
+    payload = {"shard": shard.index, "count": shard.count, "samples": ids, "failures": failures, "finished": time.time()}
+    write_atomic(shard.marker(out), json.dumps(payload))
+
+
+def part_counts(out: Path) -> set[int]:
+    """The shard counts N of the part files in ``OUT/parts``."""
+    folder = out / PARTS
+    counts = set()
+    for path in folder.glob("results-*-of-*.csv") if folder.is_dir() else []:
+        try:
+            counts.add(int(path.stem.rsplit("-of-", 1)[1]))
+        except (IndexError, ValueError):
+            continue
+    return counts
+
+
+def missing_shards(out: Path, count: int) -> list[int]:
+    return [i for i in range(count) if not Shard(i, count).marker(out).is_file()]
+
+
+def wait_for_shards(out: Path, count: int, poll_seconds: float = 5.0, log=None, timeout: float | None = None) -> None:
+    """Block until every shard's ``.done`` file exists (file-system polling, no collective)."""
+    started = time.monotonic()
+    told = False
+    while missing := missing_shards(out, count):
+        if log is not None and not told:
+            log(f"waiting for shard(s) {', '.join(f'{i}/{count}' for i in missing)} to finish")
+            told = True
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise RiseBenchError(f"shard(s) {', '.join(map(str, missing))} of {count} did not finish within {timeout:.0f}s")
+        time.sleep(poll_seconds)
+
+
+def merge_parts(out: Path, count: int | None = None) -> Path:
+    """Merge ``OUT/parts/results-*-of-N.csv`` into ``OUT/results.csv`` in single-process order.
+
+    Returns:
+        The path of ``results.csv``.
+
+    Raises:
+        RiseBenchError: no parts, parts of several shard counts, or a shard not finished.
+    """
+    from .runner import COLUMNS
+
+    counts = part_counts(out) if count is None else {count}
+    if not counts:
+        raise RiseBenchError(f"{out / PARTS} holds no part files (results-I-of-N.csv) to merge")
+    if len(counts) > 1:
+        raise RiseBenchError(f"{out / PARTS} mixes runs split {' and '.join(map(str, sorted(counts)))} ways; keep one")
+    count = counts.pop()
+    missing = missing_shards(out, count)
+    if missing:
+        shards = ", ".join(f"{i}/{count}" for i in missing)
+        raise RiseBenchError(f"shard(s) {shards} have not finished; re-run each with --shard I/N --resume, then merge")
+    markers = [json.loads(Shard(i, count).marker(out).read_text()) for i in range(count)]
+    rows_by_sample: dict[str, list[list[str]]] = {}
+    for index in range(count):
+        path = Shard(index, count).part(out)
+        with open(path, newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header != COLUMNS:
+                raise RiseBenchError(f"{path} is not a rise-bench results file (columns {header})")
+            for row in reader:
+                rows_by_sample.setdefault(row[COLUMNS.index("sample_id")], []).append(row)
+    total = sum(len(m["samples"]) for m in markers)
+    order = [markers[k % count]["samples"][k // count] for k in range(total)]
+    lines = [COLUMNS] + [row for sample_id in order for row in rows_by_sample.pop(sample_id, [])]
+    lines += [row for rows in rows_by_sample.values() for row in rows]  # rows of samples no marker lists
+    target = out / "results.csv"
+    write_atomic(target, _csv_text(lines))
+    return target
+
+
+def _csv_text(rows: list[list[str]]) -> str:
+    import io
+
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    return buffer.getvalue()
