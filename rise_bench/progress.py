@@ -32,7 +32,8 @@ class Reporter:
             fraction = done / total
             if fraction >= self.next_line or done == total:
                 elapsed = time.perf_counter() - self.started
-                err_console.print(f"{self.description}: {done}/{total} ({fraction:.0%}, {elapsed:.1f}s)")
+                eta = f", eta {elapsed / fraction - elapsed:.0f}s" if 0 < fraction < 1 else ""
+                err_console.print(f"{self.description}: {done}/{total} ({fraction:.0%}, {elapsed:.1f}s{eta})")
                 self.next_line = fraction + 0.25
 
     def finish(self) -> None:

@@ -236,6 +236,8 @@ class Evaluation:
         if results.exists() and results.stat().st_size > 0 and not config.resume:
             raise UsageError(f"{results} already exists; pass --resume to continue it or choose another --out")
         results.parent.mkdir(parents=True, exist_ok=True)
+        if shard.split:
+            shard.marker(self.out).unlink(missing_ok=True)  # done again only once this run reaches the end
         done = finished_keys(results) if config.resume else set()
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         if shard.index == 0:

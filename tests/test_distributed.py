@@ -18,13 +18,13 @@ from rise_bench.runner import COLUMNS, evaluate
 
 from .conftest import IMAGENET_SAMPLE, ROOT
 
-#: 5 ImageNet images, RISE with few masks and Grad-CAM, 9-point curves.
+#: 4 ImageNet images, RISE with few masks and Grad-CAM, 9-point curves.
 SMALL = dict(
-    dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=5, methods=["gradcam,rise"],
+    dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=4, methods=["gradcam,rise"],
     params=["rise.num_masks=16"], step=224 * 28, batch_size=9,
 )
 CLI_SMALL = [
-    "--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--limit", "5", "--method", "gradcam,rise",
+    "--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--limit", "4", "--method", "gradcam,rise",
     "--param", "rise.num_masks=16", "--step", str(224 * 28), "--batch-size", "9", "--quiet",
 ]
 
@@ -81,7 +81,7 @@ def test_shards_merge_into_the_single_process_results(tmp_path, single_run):
     out = tmp_path / "split"
     first = evaluate(RunConfig(**SMALL, out=str(out), shard="0/2"), log=lambda line: None)
     assert not first.merged and not (out / "results.csv").exists()
-    assert first.samples_done == 3  # samples 0, 2, 4 of 5
+    assert first.samples_done == 2  # samples 0 and 2 of 4
     second = evaluate(RunConfig(**SMALL, out=str(out), shard="1/2"), log=lambda line: None)
     assert second.merged and (out / "summary.csv").is_file()
     assert_same_results(single_run, out / "results.csv")

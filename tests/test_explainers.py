@@ -207,3 +207,15 @@ def test_weighted_ridge_matches_the_closed_form():
     torch.testing.assert_close(coefficients[:, 0], torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0, 1.0], dtype=torch.float64), atol=1e-6, rtol=0)
     shrunk = weighted_ridge(features, values, weights, alpha=10.0)
     assert float(shrunk.abs().sum()) < float(coefficients.abs().sum())
+
+
+def test_perturbation_jitter_shifts_with_edge_padding():
+    from rise_bench.explainers.perturbation import shift_images
+
+    images = torch.arange(2 * 3 * 5 * 6, dtype=torch.float32).view(2, 3, 5, 6)
+    offsets = torch.tensor([[2, 2], [0, 3]])  # no shift; content 2 down and 1 left (jitter 2)
+    shifted = shift_images(images, offsets, jitter=2)
+    assert torch.equal(shifted[0], images[0])
+    rows = (torch.arange(5) - 2).clamp(min=0)
+    cols = (torch.arange(6) + 1).clamp(max=5)
+    assert torch.equal(shifted[1], images[1][:, rows][:, :, cols])
