@@ -228,7 +228,8 @@ def _print_summary(outcome) -> None:
     if outcome.skipped_classes:
         skipped = ", ".join(f"{name} ({count})" for name, count in sorted(outcome.skipped_classes.items()))
         console.print(f"classes skipped (no ImageNet counterpart in the class map): {skipped}", soft_wrap=True)
-    work = f"{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
+    who = f"shard {outcome.shard.label}: " if outcome.shard.split else ""
+    work = f"{who}{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
     console.print(
         (work if outcome.samples_done or outcome.samples_skipped else "")
         + f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/"
@@ -280,12 +281,12 @@ def merge(
     Needed only when shards were left unmerged, e.g. after a crashed shard was re-run alone
     with --shard I/N --resume (which then merges by itself too).
     """
-    from .distributed import merge_parts
+    from .distributed import merge_parts, skipped_classes
     from .runner import RunOutcome, finish_outputs
 
     with user_errors():
-        merge_parts(out)
-        outcome = finish_outputs(RunOutcome(out=out), seed)
+        count = merge_parts(out)
+        outcome = finish_outputs(RunOutcome(out=out, skipped_classes=skipped_classes(out, count)), seed)
     console.print(f"merged {out}/parts into {out}/results.csv", soft_wrap=True)
     _print_summary(outcome)
 

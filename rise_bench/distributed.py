@@ -160,9 +160,23 @@ def overall_progress(out: Path, count: int) -> tuple[int, int]:
     return done, total
 
 
-def write_marker(shard: Shard, out: Path, ids: list[str], failures: list[str]) -> None:
-    payload = {"shard": shard.index, "count": shard.count, "samples": ids, "failures": failures, "finished": time.time()}
+def write_marker(shard: Shard, out: Path, ids: list[str], failures: list[str], skipped_classes: dict[str, int]) -> None:
+    payload = {
+        "shard": shard.index, "count": shard.count, "samples": ids, "failures": failures,
+        "skipped_classes": skipped_classes, "finished": time.time(),
+    }
     write_atomic(shard.marker(out), json.dumps(payload))
+
+
+def skipped_classes(out: Path, count: int) -> dict[str, int]:
+    """Pointing classes skipped (no counterpart in the class map), summed over the finished shards."""
+    total: dict[str, int] = {}
+    for index in range(count):
+        path = Shard(index, count).marker(out)
+        if path.is_file():
+            for name, times in json.loads(path.read_text()).get("skipped_classes", {}).items():
+                total[name] = total.get(name, 0) + int(times)
+    return total
 
 
 def part_counts(out: Path) -> set[int]:
@@ -194,11 +208,11 @@ def wait_for_shards(out: Path, count: int, poll_seconds: float = 5.0, log=None, 
         time.sleep(poll_seconds)
 
 
-def merge_parts(out: Path, count: int | None = None) -> Path:
+def merge_parts(out: Path, count: int | None = None) -> int:
     """Merge ``OUT/parts/results-*-of-N.csv`` into ``OUT/results.csv`` in single-process order.
 
     Returns:
-        The path of ``results.csv``.
+        N, the number of shards merged.
 
     Raises:
         RiseBenchError: no parts, parts of several shard counts, or a shard not finished.
@@ -230,9 +244,8 @@ def merge_parts(out: Path, count: int | None = None) -> Path:
     order = [markers[k % count]["samples"][k // count] for k in range(total)]
     lines = [COLUMNS] + [row for sample_id in order for row in rows_by_sample.pop(sample_id, [])]
     lines += [row for rows in rows_by_sample.values() for row in rows]  # rows of samples no marker lists
-    target = out / "results.csv"
-    write_atomic(target, _csv_text(lines))
-    return target
+    write_atomic(out / "results.csv", _csv_text(lines))
+    return count
 
 
 def _csv_text(rows: list[list[str]]) -> str:

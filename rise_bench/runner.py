@@ -30,8 +30,8 @@ from .config import RunConfig, provenance, to_toml, write_atomic
 from .datasets import Dataset, Sample, open_dataset
 from .datasets.labels import class_map_for
 from .distributed import (
-    Shard, choose_shard, merge_parts, missing_shards, overall_progress, rank_device, start_process_group,
-    stop_process_group, wait_for_shards, write_marker, write_progress,
+    Shard, choose_shard, merge_parts, missing_shards, overall_progress, rank_device, skipped_classes,
+    start_process_group, stop_process_group, wait_for_shards, write_marker, write_progress,
 )
 from .errors import RiseBenchError, UsageError
 from .explainers.base import Explainer, create_explainers
@@ -264,7 +264,7 @@ class Evaluation:
                         outcome.samples_done += 1
                 self._report(reporters, position, total, wall_started)
             if shard.split:
-                write_marker(shard, self.out, self.sample_ids, outcome.failures)
+                write_marker(shard, self.out, self.sample_ids, outcome.failures, outcome.skipped_classes)
         finally:
             writer.close()
             for reporter in reporters:
@@ -431,6 +431,7 @@ def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] =
                 outcome.merged = False
                 return outcome
             merge_parts(outcome.out, shard.count)
+            outcome.skipped_classes = skipped_classes(outcome.out, shard.count)
     finally:
         if evaluation.owns_group:
             stop_process_group()

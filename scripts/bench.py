@@ -13,7 +13,7 @@ method's time, their ratio, and the process's peak memory. The targets:
 
 The "best batch size" is what ``--batch-size auto`` finds (the lowest forward time per
 image); every method runs at it. Random weights are used unless --pretrained is given, so
-resnet50 needs no download. Timings take the best of --repeats runs after a warm-up.
+resnet50 needs no download. Timings take the best of --repeats runs.
 
     python scripts/bench.py --model tf_efficientnet_lite0 --precision fp32 bf16 --out results/bench-cpu.md
     python scripts/bench.py --model resnet50 --device cuda --precision fp32 bf16 --out results/bench-cuda.md
@@ -28,6 +28,7 @@ import platform
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,17 +48,24 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def best_time(function, device: torch.device, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls of ``function`` (after one warm-up call)."""
+def wall_time(function, device: torch.device) -> float:
+    synchronise(device)
+    started = time.perf_counter()
     function()
-    best = float("inf")
+    synchronise(device)
+    return time.perf_counter() - started
+
+
+def paired_times(reference, method, device: torch.device, repeats: int) -> tuple[float, float]:
+    """Best wall times of ``reference`` and ``method``, measured alternately ``repeats`` times.
+
+    Alternating keeps slow drifts of a shared machine's speed out of the ratio.
+    """
+    best_reference = best_method = float("inf")
     for _ in range(repeats):
-        synchronise(device)
-        started = time.perf_counter()
-        function()
-        synchronise(device)
-        best = min(best, time.perf_counter() - started)
-    return best
+        best_reference = min(best_reference, wall_time(reference, device))
+        best_method = min(best_method, wall_time(method, device))
+    return best_reference, best_method
 
 
 def forward_passes(model, count: int, batch_size: int, inputs: torch.Tensor) -> None:
@@ -75,9 +83,45 @@ def forward_backward_passes(model, iterations: int, image: torch.Tensor, target:
 
 
 def peak_memory_mb(device: torch.device) -> float:
+    """Peak of the process so far: GPU memory allocated on CUDA, else the largest resident set."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def current_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return peak_memory_mb(device)
+
+
+def peak_during(function, device: torch.device) -> tuple[float, float]:
+    """(memory before, peak memory while ``function`` runs): CUDA's peak counter, or RSS sampled every 5 ms."""
+    before = current_memory_mb(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        function()
+        return before, torch.cuda.max_memory_allocated(device) / 2**20
+    peak = [before]
+    running = threading.Event()
+    running.set()
+
+    def sample() -> None:
+        while running.is_set():
+            peak[0] = max(peak[0], current_memory_mb(device))
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        function()
+    finally:
+        running.clear()
+        sampler.join()
+    return before, max(peak[0], current_memory_mb(device))
 
 
 def machine_description(device: torch.device) -> str:
@@ -106,7 +150,9 @@ def bench_precision(args, precision: str) -> list[dict]:
     if args.batch_size == "auto":
         timings = batch_timings(model, args.max_batch)
         batch = min(timings, key=timings.get)
-        print(f"[{precision}] forward ms/image by batch size: " + ", ".join(f"{b}: {t * 1e3:.1f}" for b, t in timings.items()))
+        note = f"{precision} forward ms/image by batch size: " + ", ".join(f"{b}: {t * 1e3:.1f}" for b, t in timings.items())
+        args.batch_notes.append(f"{note}; best {batch}")
+        print(f"[{precision}] {note}")
     else:
         batch = int(args.batch_size)
     print(f"[{precision}] batch size {batch}")
@@ -114,9 +160,11 @@ def bench_precision(args, precision: str) -> list[dict]:
     with torch.inference_mode():
         target = int(model.scores(image).argmax())
     inputs = image.expand(max(batch, 1), -1, -1, -1).contiguous()
+    forward_passes(model, 2 * batch, batch, inputs)  # warm-up
     rows: list[dict] = []
 
-    def add(method: str, passes: str, reference: float, spent: float) -> None:
+    def add(method: str, passes: str, reference_function, method_function) -> None:
+        reference, spent = paired_times(reference_function, method_function, device, args.repeats)
         row = {
             "precision": precision, "method": method, "passes": passes, "batch": batch,
             "forward_s": reference, "method_s": spent, "ratio": spent / reference,
@@ -131,32 +179,26 @@ def bench_precision(args, precision: str) -> list[dict]:
         return lambda: explainer.explain(model, image, [target])
 
     n = args.masks
-    add("rise", f"{n} forward", best_time(lambda: forward_passes(model, n, batch, inputs), device, args.repeats),
-        best_time(explain("rise", num_masks=n), device, args.repeats))
+    add("rise", f"{n} forward", lambda: forward_passes(model, n, batch, inputs), explain("rise", num_masks=n))
 
     saliency = torch.rand(1, height, width, device=device, generator=None)
-    steps = -(-height * width // width)
+    step = args.step or width
+    steps = -(-height * width // step)
     count = 2 * (steps + 1)
 
     def causal() -> None:
-        deletion(model, image, saliency, [target], batch_size=batch)
-        insertion(model, image, saliency, [target], batch_size=batch)
+        deletion(model, image, saliency, [target], step=step, batch_size=batch)
+        insertion(model, image, saliency, [target], step=step, batch_size=batch)
 
-    add("deletion+insertion", f"2(n+1) = {count} forward", best_time(lambda: forward_passes(model, count, batch, inputs), device, args.repeats),
-        best_time(causal, device, args.repeats))
+    add("deletion+insertion", f"2(n+1) = {count} forward", lambda: forward_passes(model, count, batch, inputs), causal)
 
     s = args.lime_samples
-    add("lime", f"{s} forward", best_time(lambda: forward_passes(model, s, batch, inputs), device, args.repeats),
-        best_time(explain("lime", num_samples=s), device, args.repeats))
+    add("lime", f"{s} forward", lambda: forward_passes(model, s, batch, inputs), explain("lime", num_samples=s))
 
     k = args.iterations
-    add("perturbation", f"{k} forward+backward", best_time(lambda: forward_backward_passes(model, k, image, target), device, args.repeats),
-        best_time(explain("perturbation", iterations=k), device, args.repeats))
-
-    add("gradcam", "1 forward+backward", best_time(lambda: forward_backward_passes(model, 1, image, target), device, args.repeats),
-        best_time(explain("gradcam"), device, args.repeats))
-    add("gradient", "1 forward+backward", best_time(lambda: forward_backward_passes(model, 1, image, target), device, args.repeats),
-        best_time(explain("gradient"), device, args.repeats))
+    add("perturbation", f"{k} forward+backward", lambda: forward_backward_passes(model, k, image, target), explain("perturbation", iterations=k))
+    add("gradcam", "1 forward+backward", lambda: forward_backward_passes(model, 1, image, target), explain("gradcam"))
+    add("gradient", "1 forward+backward", lambda: forward_backward_passes(model, 1, image, target), explain("gradient"))
     return rows
 
 
@@ -167,12 +209,12 @@ def memory_child(args) -> None:
     model = load_model(args.model, weights, device=args.device, precision=precision)
     image = model.transform(read_image(args.image))[None].to(model.device)
     batch = int(args.batch_size) if args.batch_size != "auto" else 8
-    create_explainer("rise", num_masks=8, batch_size=batch).explain(model, image, [0])
-    loaded = peak_memory_mb(model.device)
+    create_explainer("rise", num_masks=2 * batch, batch_size=batch).explain(model, image, [0])  # warm-up
+    explainer = create_explainer("rise", num_masks=args.memory_child, batch_size=batch)
     started = time.perf_counter()
-    create_explainer("rise", num_masks=args.memory_child, batch_size=batch).explain(model, image, [0])
+    before, peak = peak_during(lambda: explainer.explain(model, image, [0]), model.device)
     seconds = time.perf_counter() - started
-    print(json.dumps({"masks": args.memory_child, "loaded_mb": loaded, "peak_mb": peak_memory_mb(model.device), "seconds": seconds}))
+    print(json.dumps({"masks": args.memory_child, "loaded_mb": before, "peak_mb": peak, "seconds": seconds}))
 
 
 def memory_rows(args, batch: int) -> list[dict]:
@@ -184,8 +226,8 @@ def memory_rows(args, batch: int) -> list[dict]:
             command.append("--pretrained")
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         results.append(json.loads(output))
-        print(f"[memory] RISE N={masks}: peak {results[-1]['peak_mb']:.0f} MB "
-              f"(after loading and a warm-up: {results[-1]['loaded_mb']:.0f} MB), {results[-1]['seconds']:.1f}s", flush=True)
+        print(f"[memory] RISE N={masks}: peak {results[-1]['peak_mb']:.0f} MB during the call "
+              f"(before it, model loaded and warm: {results[-1]['loaded_mb']:.0f} MB), {results[-1]['seconds']:.1f}s", flush=True)
     return results
 
 
@@ -195,10 +237,11 @@ def markdown(args, rows: list[dict], memory: list[dict], description: str) -> st
         "",
         f"Machine: {description}.",
         f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}`, {time.strftime('%Y-%m-%d')}.",
-        f"Weights: {'pretrained' if args.pretrained else 'random'}; one {args.image} image; best of {args.repeats} runs after a warm-up.",
+        f"Weights: {'pretrained' if args.pretrained else 'random'}; one {args.image} image; reference and method timed alternately {args.repeats} times, best of each, after a warm-up forward.",
         "The forward column times the model's own passes over the same number of inputs at the same batch size.",
+        *[f"- {note}" for note in args.batch_notes],
         "",
-        "| precision | method | passes | batch | forward s | method s | ratio | target | peak MB |",
+        "| precision | method | passes | batch | forward s | method s | ratio | target | process peak MB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -217,7 +260,8 @@ def markdown(args, rows: list[dict], memory: list[dict], description: str) -> st
         growth = high["peak_mb"] / low["peak_mb"] - 1
         lines += ["", f"RISE peak memory ({args.precision[0]}, fresh process each): N=1000 {low['peak_mb']:.0f} MB, "
                   f"N=8000 {high['peak_mb']:.0f} MB: {growth:+.1%} (target within 10%: {'met' if abs(growth) <= 0.10 else 'MISSED'}). "
-                  f"Above the model loaded and warmed up: {low['peak_mb'] - low['loaded_mb']:.0f} MB and {high['peak_mb'] - high['loaded_mb']:.0f} MB."]
+                  f"Growth during the call, above the loaded and warm model: {low['peak_mb'] - low['loaded_mb']:.0f} MB and {high['peak_mb'] - high['loaded_mb']:.0f} MB "
+                  f"({'GPU memory allocated' if args.device.startswith('cuda') else 'resident set sampled every 5 ms'})."]
     return "\n".join(lines) + "\n"
 
 
@@ -232,13 +276,15 @@ def main() -> None:
     parser.add_argument("--masks", type=int, default=1000)
     parser.add_argument("--lime-samples", type=int, default=1000)
     parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--step", type=int, default=None, help="Deletion/insertion pixels per step (default: the width, n = 224).")
+    parser.add_argument("--repeats", type=int, default=3, help="Alternating timings of the reference and the method; the best of each is kept.")
     parser.add_argument("--image", default="sample:chelsea")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-memory", action="store_true", help="Skip the RISE N=8000 memory row.")
     parser.add_argument("--out", default=None, help="Write the table as Markdown here.")
     parser.add_argument("--memory-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.batch_notes = []
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:

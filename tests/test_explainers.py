@@ -219,3 +219,18 @@ def test_perturbation_jitter_shifts_with_edge_padding():
     rows = (torch.arange(5) - 2).clamp(min=0)
     cols = (torch.arange(6) + 1).clamp(max=5)
     assert torch.equal(shifted[1], images[1][:, rows][:, :, cols])
+
+
+def test_perturbation_mask_upsampling_as_matrices_equals_interpolate_and_blur():
+    explainer = rise_bench.create_explainer("perturbation", mask_size=6, mask_blur_sigma=3.0)
+    masks = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    direct = explainer._upsample_direct(masks, (40, 50))
+    torch.testing.assert_close(explainer._upsample(masks, (40, 50)), direct, atol=1e-5, rtol=1e-5)
+    # the gradient reaching the mask is the same too
+    weights = torch.randn(3, 1, 40, 50)
+    grads = []
+    for function in (explainer._upsample_direct, explainer._upsample):
+        leaf = masks.clone().requires_grad_(True)
+        (function(leaf, (40, 50)) * weights).sum().backward()
+        grads.append(leaf.grad)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-4, rtol=1e-4)

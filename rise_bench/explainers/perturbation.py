@@ -104,9 +104,38 @@ class MeaningfulPerturbation(Explainer):
         generator = seeded_generator(seed)
         return torch.randint(0, 2 * params.jitter + 1, (max(params.iterations, 1), 2), generator=generator)
 
-    def _upsample(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def _upsample_direct(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The mask at input size: bilinear upsampling, then a Gaussian blur (replicate padding)."""
         upsampled = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
         return gaussian_blur(upsampled, self.params.mask_blur_sigma, padding_mode="replicate")
+
+    def _operators(self, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(rows [H,s], cols [W,s])`` with ``_upsample_direct(m) == rows @ m @ cols.T``.
+
+        Upsampling and blurring are both separable and linear, so each axis is one small
+        matrix, read off by pushing the basis masks (one row or column of ones) through
+        ``_upsample_direct``. Two matrix products per step then replace an upsampling and
+        a 2 x 31-tap convolution at full resolution, forward and backward.
+        """
+        key = (tuple(size), str(device))
+        cached = getattr(self, "_cached_operators", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        side = self.params.mask_size
+        eye = torch.eye(side, device=device)
+        ones_rows = eye[:, :, None].expand(side, side, side)[:, None]  # mask i: row i all ones
+        ones_cols = eye[:, None, :].expand(side, side, side)[:, None]  # mask j: column j all ones
+        with torch.no_grad():
+            # a constant mask stays constant (normalised kernel), so each output varies along one axis only
+            rows = self._upsample_direct(ones_rows, size)[:, 0, :, 0].T.contiguous()
+            cols = self._upsample_direct(ones_cols, size)[:, 0, 0, :].T.contiguous()
+        self._cached_operators = (key, (rows, cols))
+        return rows, cols
+
+    def _upsample(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``_upsample_direct`` of ``[m,1,s,s]`` masks as two matrix products (see ``_operators``)."""
+        rows, cols = self._operators(size, mask.device)
+        return rows @ mask @ cols.T
 
     def _optimise(self, model, images, targets, offsets, report) -> torch.Tensor:
         """Learn masks for ``images [m,3,H,W]`` and ``targets [m]`` -> saliency ``[m,H,W]``."""
