@@ -179,7 +179,7 @@ def test_rise_masks_follow_the_reference_construction():
     cell = (8, 5)
     grid = masks.grids[0][None, None]
     upsampled = nn.functional.interpolate(grid, size=(5 * cell[0], 5 * cell[1]), mode="bilinear", align_corners=False)[0, 0]
-    dy, dx = int(masks.shift_y[0]), int(masks.shift_x[0])
+    dy, dx = masks.shifts[0]
     torch.testing.assert_close(batch[0], upsampled[dy : dy + 30, dx : dx + 20])
 
 

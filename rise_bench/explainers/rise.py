@@ -44,7 +44,7 @@ class RiseParams(ExplainerParams):
 class RiseMasks:
     """The masks of one (seed, N, s, p, input size): grids drawn once, pixels on demand.
 
-    Only the ``N x s x s`` grids and the ``N x 2`` shifts live in memory (drawn on the
+    Only the ``N x s x s`` grids and the ``N`` shifts live in memory (drawn on the
     CPU with a local generator, so they are the same on every device); each batch of
     masks is upsampled and cropped on ``device`` when asked for. Mask ``i`` depends only
     on the seed and ``i``, never on the batch size.
@@ -61,8 +61,7 @@ class RiseMasks:
         self.grids = grids.to(device=device, dtype=torch.float32)
         shift_y = torch.randint(0, self.cell[0], (params.num_masks,), generator=generator)
         shift_x = torch.randint(0, self.cell[1], (params.num_masks,), generator=generator)
-        self.shift_y = shift_y.to(device)
-        self.shift_x = shift_x.to(device)
+        self.shifts = list(zip(shift_y.tolist(), shift_x.tolist()))  # host-side: slicing needs no device sync
 
     def __len__(self) -> int:
         return self.params.num_masks
@@ -72,11 +71,10 @@ class RiseMasks:
         side = self.params.grid_size
         up_size = ((side + 1) * self.cell[0], (side + 1) * self.cell[1])
         upsampled = F.interpolate(self.grids[start:stop, None], size=up_size, mode="bilinear", align_corners=False)[:, 0]
-        count = stop - start
-        rows = self.shift_y[start:stop, None] + torch.arange(self.height, device=self.device)
-        cols = self.shift_x[start:stop, None] + torch.arange(self.width, device=self.device)
-        index = torch.arange(count, device=self.device)[:, None, None]
-        return upsampled[index, rows[:, :, None], cols[:, None, :]]
+        return torch.stack([
+            upsampled[i, y : y + self.height, x : x + self.width]
+            for i, (y, x) in enumerate(self.shifts[start:stop])
+        ])
 
 
 @register_explainer("rise")
