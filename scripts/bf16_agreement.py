@@ -5,6 +5,7 @@ curves each computed in that precision), and prints per method and metric the tw
 AUCs, their difference, the largest per-image difference and the two wall times.
 
     python scripts/bf16_agreement.py --root ../shared/data/imagenet-sample --limit 25 --device cuda
+    python scripts/bf16_agreement.py --limit 4 --step 1792 --param rise.num_masks=100 --batch-size 8   # slow CPUs
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def run(args, precision: str) -> tuple[pd.DataFrame, float]:
     out = Path(args.out) / precision
     config = RunConfig(
         dataset="imagenet", root=args.root, limit=args.limit, methods=args.methods, metrics=["deletion", "insertion"],
-        params=args.param, model=args.model, device=args.device, precision=precision, batch_size=args.batch_size,
+        params=args.param, model=args.model, device=args.device, precision=precision, batch_size=args.batch_size, step=args.step,
         out=str(out), resume=True,
     )
     started = time.perf_counter()
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--methods", nargs="+", default=["rise", "gradcam", "gradient"])
     parser.add_argument("--param", nargs="*", default=["rise.num_masks=1000"])
+    parser.add_argument("--step", type=int, default=None, help="Pixels per deletion/insertion step (default: the width).")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", default="auto")
     parser.add_argument("--out", default="runs/bf16-agreement")
@@ -54,7 +56,10 @@ def main() -> None:
     ).reset_index()
     table["within_0.01"] = table.mean_difference.abs() <= 0.01
     print(f"fp32 run {full_seconds:.0f}s, bf16 run {half_seconds:.0f}s (speed-up {full_seconds / half_seconds:.2f}x)")
-    print(table.to_markdown(index=False, floatfmt=".4f") if hasattr(table, "to_markdown") else table.to_string(index=False))
+    print("| " + " | ".join(table.columns) + " |")
+    print("|" + "---|" * len(table.columns))
+    for row in table.itertuples(index=False):
+        print("| " + " | ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in row) + " |")
 
 
 if __name__ == "__main__":

@@ -234,3 +234,18 @@ def test_perturbation_mask_upsampling_as_matrices_equals_interpolate_and_blur():
         (function(leaf, (40, 50)) * weights).sum().backward()
         grads.append(leaf.grad)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-4, rtol=1e-4)
+
+
+def test_gradient_runs_in_fp32_under_bf16_autocast():
+    from .conftest import make_region_model
+
+    images = texture_images(2, seed=3)
+    full = make_region_model()
+    half = make_region_model()
+    half.precision = "bf16"
+    expected = rise_bench.create_explainer("gradient").explain(full, images, [0, 0])
+    got = rise_bench.create_explainer("gradient").explain(half, images, [0, 0])
+    torch.testing.assert_close(got, expected)
+    assert half.precision == "bf16"
+    with half.full_precision():
+        assert half.precision == "fp32"

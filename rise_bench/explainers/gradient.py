@@ -8,6 +8,8 @@ gradient multiplied by the input before the channel reduction.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass
 
 import torch
@@ -39,7 +41,8 @@ class GradientParams(ExplainerParams):
 def input_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, kind: str) -> torch.Tensor:
     """``d score_t / d input`` for ``inputs [m,3,H,W]`` and ``targets [m,T]`` -> ``[m,T,3,H,W]``."""
     count = targets.shape[1]
-    with torch.enable_grad():
+    full_precision = getattr(model, "full_precision", contextlib.nullcontext)
+    with torch.enable_grad(), full_precision():  # bf16 input gradients are too coarse (models.Classifier.full_precision)
         leaf = inputs.detach().clone().requires_grad_(True)
         scores = model.scores(leaf, kind)
         grads = []
