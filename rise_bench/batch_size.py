@@ -74,7 +74,8 @@ def _cache_key(model) -> str:
     return f"{model.name}|{model.precision}|{where}|threads={threads}|{height}x{width}|torch={torch.__version__}"
 
 
-def _synchronise(device: torch.device) -> None:
+def synchronise(device: torch.device) -> None:
+    """Wait for the device's queued work, so that wall-clock timings mean something."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elif device.type == "mps":
@@ -88,12 +89,12 @@ def time_per_image(model, batch_size: int, min_seconds: float = 0.3, repeats: in
     best = float("inf")
     with torch.inference_mode():
         model(images)
-        _synchronise(model.device)
+        synchronise(model.device)
         spent, runs = 0.0, 0
         while runs < repeats or spent < min_seconds:
             started = time.perf_counter()
             model(images)
-            _synchronise(model.device)
+            synchronise(model.device)
             elapsed = time.perf_counter() - started
             best = min(best, elapsed)
             spent += elapsed
@@ -103,32 +104,28 @@ def time_per_image(model, batch_size: int, min_seconds: float = 0.3, repeats: in
     return best / batch_size
 
 
-def find_batch_size(model, *, use_cache: bool = True, log=None, limit: int | None = None) -> int:
+def find_batch_size(model, *, log=None, limit: int | None = None) -> int:
     """The power of two with the lowest forward time per image on ``model``'s device (cached)."""
+    from .config import write_atomic  # config imports this module
+
     key = _cache_key(model)
     cache = _cache_file()
-    stored: dict = {}
-    if use_cache and cache.is_file():
-        try:
-            stored = json.loads(cache.read_text())
-        except (OSError, ValueError):
-            stored = {}
-        if isinstance(stored.get(key), int):
-            return stored[key]
+    try:
+        stored = json.loads(cache.read_text()) if cache.is_file() else {}
+    except (OSError, ValueError):
+        stored = {}
+    if isinstance(stored.get(key), int):
+        return stored[key]
     if log is not None:
         log(f"finding the fastest batch size for {model.name} on {model.device} (once per machine)")
     largest = limit or (MAX_CPU_BATCH_SIZE if model.device.type == "cpu" else MAX_ACCELERATOR_BATCH_SIZE)
     timings = batch_timings(model, largest)
     best = min(timings, key=timings.get)
-    if use_cache:
-        stored[key] = best
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            temporary = cache.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(stored, indent=1, sort_keys=True))
-            temporary.replace(cache)
-        except OSError:
-            pass  # a read-only home only costs the search next time
+    stored[key] = best
+    try:
+        write_atomic(cache, json.dumps(stored, indent=1, sort_keys=True))
+    except OSError:
+        pass  # a read-only home only costs the search next time
     return best
 
 

@@ -281,12 +281,11 @@ def merge(
     Needed only when shards were left unmerged, e.g. after a crashed shard was re-run alone
     with --shard I/N --resume (which then merges by itself too).
     """
-    from .distributed import merge_parts, skipped_classes
+    from .distributed import merge_parts
     from .runner import RunOutcome, finish_outputs
 
     with user_errors():
-        count = merge_parts(out)
-        outcome = finish_outputs(RunOutcome(out=out, skipped_classes=skipped_classes(out, count)), seed)
+        outcome = finish_outputs(RunOutcome(out=out, skipped_classes=merge_parts(out)), seed)
     console.print(f"merged {out}/parts into {out}/results.csv", soft_wrap=True)
     _print_summary(outcome)
 

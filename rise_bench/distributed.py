@@ -28,6 +28,7 @@ so shards never write the same file.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import time
@@ -141,23 +142,20 @@ def stop_process_group() -> None:
         dist.destroy_process_group()
 
 
-def write_progress(shard: Shard, out: Path, done: int, total: int, started: float) -> None:
-    payload = {"done": done, "total": total, "elapsed": time.time() - started, "updated": time.time()}
+def write_progress(shard: Shard, out: Path, done: int, total: int) -> None:
+    payload = {"done": done, "total": total, "updated": time.time()}
     write_atomic(shard.progress_file(out), json.dumps(payload))
 
 
-def overall_progress(out: Path, count: int) -> tuple[int, int]:
-    """(samples done, samples in all) summed over every shard's progress file."""
-    done = total = 0
+def overall_progress(out: Path, count: int) -> int:
+    """Samples done, summed over every shard's progress file."""
+    done = 0
     for index in range(count):
-        path = Shard(index, count).progress_file(out)
         try:
-            payload = json.loads(path.read_text())
+            done += int(json.loads(Shard(index, count).progress_file(out).read_text()).get("done", 0))
         except (OSError, ValueError):
             continue
-        done += int(payload.get("done", 0))
-        total += int(payload.get("total", 0))
-    return done, total
+    return done
 
 
 def write_marker(shard: Shard, out: Path, ids: list[str], failures: list[str], skipped_classes: dict[str, int]) -> None:
@@ -166,17 +164,6 @@ def write_marker(shard: Shard, out: Path, ids: list[str], failures: list[str], s
         "skipped_classes": skipped_classes, "finished": time.time(),
     }
     write_atomic(shard.marker(out), json.dumps(payload))
-
-
-def skipped_classes(out: Path, count: int) -> dict[str, int]:
-    """Pointing classes skipped (no counterpart in the class map), summed over the finished shards."""
-    total: dict[str, int] = {}
-    for index in range(count):
-        path = Shard(index, count).marker(out)
-        if path.is_file():
-            for name, times in json.loads(path.read_text()).get("skipped_classes", {}).items():
-                total[name] = total.get(name, 0) + int(times)
-    return total
 
 
 def part_counts(out: Path) -> set[int]:
@@ -195,24 +182,22 @@ def missing_shards(out: Path, count: int) -> list[int]:
     return [i for i in range(count) if not Shard(i, count).marker(out).is_file()]
 
 
-def wait_for_shards(out: Path, count: int, poll_seconds: float = 5.0, log=None, timeout: float | None = None) -> None:
+def wait_for_shards(out: Path, count: int, poll_seconds: float = 5.0, log=None) -> None:
     """Block until every shard's ``.done`` file exists (file-system polling, no collective)."""
-    started = time.monotonic()
     told = False
     while missing := missing_shards(out, count):
         if log is not None and not told:
             log(f"waiting for shard(s) {', '.join(f'{i}/{count}' for i in missing)} to finish")
             told = True
-        if timeout is not None and time.monotonic() - started > timeout:
-            raise RiseBenchError(f"shard(s) {', '.join(map(str, missing))} of {count} did not finish within {timeout:.0f}s")
         time.sleep(poll_seconds)
 
 
-def merge_parts(out: Path, count: int | None = None) -> int:
+def merge_parts(out: Path, count: int | None = None) -> dict[str, int]:
     """Merge ``OUT/parts/results-*-of-N.csv`` into ``OUT/results.csv`` in single-process order.
 
     Returns:
-        N, the number of shards merged.
+        The pointing classes skipped (no counterpart in the class map) and how often,
+        summed over the shards' ``.done`` files.
 
     Raises:
         RiseBenchError: no parts, parts of several shard counts, or a shard not finished.
@@ -244,13 +229,11 @@ def merge_parts(out: Path, count: int | None = None) -> int:
     order = [markers[k % count]["samples"][k // count] for k in range(total)]
     lines = [COLUMNS] + [row for sample_id in order for row in rows_by_sample.pop(sample_id, [])]
     lines += [row for rows in rows_by_sample.values() for row in rows]  # rows of samples no marker lists
-    write_atomic(out / "results.csv", _csv_text(lines))
-    return count
-
-
-def _csv_text(rows: list[list[str]]) -> str:
-    import io
-
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(rows)
-    return buffer.getvalue()
+    csv.writer(buffer).writerows(lines)
+    write_atomic(out / "results.csv", buffer.getvalue())
+    skipped: dict[str, int] = {}
+    for marker in markers:
+        for name, times in marker.get("skipped_classes", {}).items():
+            skipped[name] = skipped.get(name, 0) + int(times)
+    return skipped

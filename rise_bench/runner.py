@@ -1,7 +1,8 @@
 """The evaluate loop: samples x methods (+ baselines) x metrics -> long-format rows.
 
-Per sample: one unperturbed forward pass (prediction, target), one explanation per
-method covering every target of the sample, then the metrics. Rows are appended to
+Per sample: one forward pass (the image's prediction and target, plus the curve
+endpoints every method shares), one explanation per method covering every target of the
+sample, then the metrics. Rows are appended to
 ``OUT/results.csv`` and flushed after every sample, so an interrupted run loses at most
 the sample in flight; ``--resume`` skips (sample, model, method, metric, params_hash)
 keys already there. Maps go to ``OUT/maps/<method>/<sample_id>.npy`` (``[T,H,W]`` float32
@@ -30,8 +31,8 @@ from .config import RunConfig, provenance, to_toml, write_atomic
 from .datasets import Dataset, Sample, open_dataset
 from .datasets.labels import class_map_for
 from .distributed import (
-    Shard, choose_shard, merge_parts, missing_shards, overall_progress, rank_device, skipped_classes,
-    start_process_group, stop_process_group, wait_for_shards, write_marker, write_progress,
+    Shard, choose_shard, merge_parts, missing_shards, overall_progress, rank_device, start_process_group,
+    stop_process_group, wait_for_shards, write_marker, write_progress,
 )
 from .errors import RiseBenchError, UsageError
 from .explainers.base import Explainer, create_explainers
@@ -245,7 +246,7 @@ class Evaluation:
         outcome = RunOutcome(out=self.out, shard=shard)
         writer = ResultWriter(results)
         reporters = self._reporters()
-        started, wall_started = time.perf_counter(), time.time()
+        started = time.perf_counter()
         try:
             total = len(self.sample_ids)
             for position, sample_id in enumerate(self.sample_ids, 1):
@@ -262,7 +263,7 @@ class Evaluation:
                     else:
                         writer.write(rows)
                         outcome.samples_done += 1
-                self._report(reporters, position, total, wall_started)
+                self._report(reporters, position, total)
             if shard.split:
                 write_marker(shard, self.out, self.sample_ids, outcome.failures, outcome.skipped_classes)
         finally:
@@ -285,14 +286,13 @@ class Evaluation:
             reporters.append(self.make_reporter(f"evaluate {name} all {self.shard.count} shards"))
         return reporters
 
-    def _report(self, reporters: list, position: int, total: int, wall_started: float) -> None:
+    def _report(self, reporters: list, position: int, total: int) -> None:
         if self.shard.split:
-            write_progress(self.shard, self.out, position, total, wall_started)
+            write_progress(self.shard, self.out, position, total)
         if reporters:
             reporters[0](position, total)
         if len(reporters) > 1:
-            everything_done, _ = overall_progress(self.out, self.shard.count)
-            reporters[1](everything_done, len(self.dataset))
+            reporters[1](overall_progress(self.out, self.shard.count), len(self.dataset))
 
     def _finished(self, done: set, sample_id: str, method: Method) -> bool:
         return all((sample_id, self.model.name, method.name, metric, method.params_hash) in done for metric in self.metrics)
@@ -322,8 +322,14 @@ class Evaluation:
         device = model.device
         image = model.transform(sample.image)[None].to(device)
         seed = sample_seed(config.seed, sample.id)
+        causal = [m for m in self.metrics if m in ("deletion", "insertion")]
+        # one forward pass per sample: the image (prediction, target, first deletion and last
+        # insertion point) and, for the curves, the deletion substrate and the insertion start
+        blurred = insertion_start(image) if causal else None
+        scored = torch.cat([image, torch.zeros_like(image), blurred]) if causal else image
         with torch.inference_mode():
-            probabilities = model.scores(image, "softmax")[0]
+            all_probabilities = model.scores(scored, "softmax")
+        probabilities = all_probabilities[0]
         top1 = int(probabilities.argmax())
         label = sample.labels[0] if sample.labels and self.dataset.label_space == "imagenet" else None
         base = [run_id, self.dataset.name, sample.id, model.name]
@@ -333,10 +339,13 @@ class Evaluation:
             rows.append(base + [CLASSIFIER, "top1", label_name, "all", float(top1 == label), "", 0.0])
 
         # targets: the causal metrics' class in the model's space, the pointing classes in the data set's
-        causal = [m for m in self.metrics if m in ("deletion", "insertion")]
         causal_target = label if (config.target == "label" and label is not None) else top1
-        if causal and label is not None:
-            rows.append(base + [CLASSIFIER, "target_is_label", label_name, "all", float(causal_target == label), "", 0.0])
+        if causal:
+            image_score, substrate_score, blurred_score = all_probabilities[:, causal_target].split(1)
+            deletion_ends = (image_score, substrate_score)
+            insertion_ends = (blurred_score, image_score)
+            if label is not None:
+                rows.append(base + [CLASSIFIER, "target_is_label", label_name, "all", float(causal_target == label), "", 0.0])
         pointing_targets: list[int] = []
         if "pointing" in self.metrics:
             present = sample.pointing_labels()
@@ -346,14 +355,6 @@ class Evaluation:
                     outcome.skipped_classes[name] = outcome.skipped_classes.get(name, 0) + 1
                 else:
                     pointing_targets.append(cls)
-        # curve endpoints shared by every method: the image, the deletion substrate, the insertion start
-        if causal:
-            blurred = insertion_start(image)
-            with torch.inference_mode():
-                ends = model.scores(torch.cat([torch.zeros_like(image), blurred]), "softmax")[:, causal_target]
-            image_score = probabilities[causal_target].view(1)
-            deletion_ends = (image_score, ends[0].view(1))
-            insertion_ends = (ends[1].view(1), image_score)
 
         for method in methods:
             started = time.perf_counter()
@@ -430,8 +431,7 @@ def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] =
             elif shard.torchrun or missing_shards(outcome.out, shard.count):
                 outcome.merged = False
                 return outcome
-            merge_parts(outcome.out, shard.count)
-            outcome.skipped_classes = skipped_classes(outcome.out, shard.count)
+            outcome.skipped_classes = merge_parts(outcome.out, shard.count)
     finally:
         if evaluation.owns_group:
             stop_process_group()

@@ -34,18 +34,13 @@ from pathlib import Path
 
 import torch
 
-from rise_bench.batch_size import batch_timings
+from rise_bench.batch_size import batch_timings, synchronise
 from rise_bench.explainers import create_explainer
 from rise_bench.images import read_image
 from rise_bench.metrics import deletion, insertion
 from rise_bench.models import RANDOM_WEIGHTS, load_model
 
 TARGETS = {"rise": 1.10, "deletion+insertion": 1.10, "lime": 1.20, "perturbation": 1.20}
-
-
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def wall_time(function, device: torch.device) -> float:
