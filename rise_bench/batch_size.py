@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from .errors import UsageError
+from .files import write_atomic
 
 #: Batch size used on CPUs when none is given.
 DEFAULT_CPU_BATCH_SIZE = 8
@@ -106,8 +107,6 @@ def time_per_image(model, batch_size: int, min_seconds: float = 0.3, repeats: in
 
 def find_batch_size(model, *, log=None, limit: int | None = None) -> int:
     """The power of two with the lowest forward time per image on ``model``'s device (cached)."""
-    from .config import write_atomic  # config imports this module
-
     key = _cache_key(model)
     cache = _cache_file()
     try:

@@ -14,8 +14,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from .console import console, err_console, progress_display
 from .errors import RiseBenchError
-from .progress import console, err_console, progress_display
 
 app = typer.Typer(
     name="rise-bench",
@@ -90,8 +90,7 @@ def explain(
     """
     from .batch_size import parse_batch_size, resolve_batch_size
     from .explain import explain_image, output_names
-    from .explainers import create_explainer  # noqa: F401 - registers the methods
-    from .explainers.base import create_explainers
+    from .explainers import create_explainers
     from .models import load_model
 
     demo = not images
@@ -99,7 +98,7 @@ def explain(
         if demo:
             images, quick = [DEMO_IMAGE], True
         batch_size = parse_batch_size(batch_size)
-        create_explainers(method, param, quick=quick, seed=seed)  # bad methods fail before the model loads
+        explainers = create_explainers(method, param, quick=quick, seed=seed)  # bad methods fail before the model loads
         if demo:
             console.print(
                 f"No image given: explaining the bundled photograph '{DEMO_IMAGE}' with reduced sample "
@@ -109,14 +108,15 @@ def explain(
             )
         classifier = load_model(model, weights, device=device, precision=precision)
         chosen_batch = resolve_batch_size(classifier, batch_size, log=err_console.print)
-        explainers = create_explainers(method, param, quick=quick, batch_size=chosen_batch, seed=seed)
         target_index = classifier.class_index(target) if target is not None else None
     failures = 0
     with progress_display(quiet) as make_reporter:
         for source, name in zip(images, output_names(images)):
             try:
                 with user_errors():
-                    result = explain_image(classifier, source, out / name, explainers, target_index, make_reporter)
+                    result = explain_image(
+                        classifier, source, out / name, explainers, target_index, make_reporter, chosen_batch
+                    )
             except typer.Exit:
                 failures += 1
                 continue
@@ -151,8 +151,8 @@ def evaluate(
     split: Annotated[Optional[str], typer.Option("--split", help="VOC image set or COCO split (default test / val2017).")] = None,
     model: ModelOption = None,
     weights: WeightsOption = None,
-    method: Annotated[Optional[list[str]], typer.Option("--method", help="Method name(s) or 'all' (default all); baselines center and random are always added.")] = None,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="deletion, insertion, pointing (default: pointing on voc/coco, else deletion and insertion).")] = None,
+    method: Annotated[Optional[list[str]], typer.Option("--method", help="Method name(s) or 'all' (default all; see list-methods); the baselines are added unless --no-baselines.")] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric name(s), repeatable or comma-separated, or 'all' (see list-metrics). Default: the localisation metrics on data sets with boxes or masks (voc, coco), the others elsewhere.")] = None,
     param: ParamOption = [],  # noqa: B006
     quick: Annotated[Optional[bool], typer.Option("--quick/--paper", help="Reduced sample counts instead of the papers' settings.")] = None,
     maps: Annotated[Optional[str], typer.Option("--maps", help="Score saved maps MAPS/<method>/<sample_id>.npy instead of explaining.")] = None,
@@ -166,20 +166,20 @@ def evaluate(
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
     seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of stochastic methods and baselines (per sample).")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="Class explained for deletion/insertion: top1 (default) or label.")] = None,
-    step: Annotated[Optional[int], typer.Option("--step", min=1, help="Pixels per deletion/insertion step (default: input width).")] = None,
+    step: Annotated[Optional[int], typer.Option("--step", min=1, help="Shorthand for the step parameter of every selected metric that has one (pixels per step; default: input width).")] = None,
     labelmap: Annotated[Optional[str], typer.Option("--labelmap", help="ImageNet class map TOML for VOC/COCO pointing (default: bundled).")] = None,
-    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Score the center and random baselines too.")] = None,
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Score the registered baselines too (see list-methods).")] = None,
     download: Annotated[Optional[bool], typer.Option("--download", help="Download VOC 2007 through torchvision (online).")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: evaluate only shard I (0-based) of N into OUT/parts/; the last shard to finish merges (see also torchrun, rise-bench merge).")] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Score saliency methods with deletion, insertion and the pointing game over a data set.
+    """Score saliency methods with the registered metrics (see list-metrics) over a data set.
 
     Writes OUT/results.csv (long format, flushed per sample), OUT/summary.csv,
     OUT/config.toml (resolved config and provenance), maps and curves.
     """
-    from .config import RunConfig
-    from .runner import evaluate as run_evaluation
+    from .evaluation.config import RunConfig
+    from .evaluation.runner import evaluate as run_evaluation
 
     with user_errors():
         run_config = RunConfig.from_sources(
@@ -208,7 +208,7 @@ def evaluate(
 def _print_summary(outcome) -> None:
     import pandas as pd
 
-    from .report import summary_grid
+    from .reporting.tables import summary_grid
 
     summary = pd.read_csv(outcome.out / "summary.csv")
     headers, grid = summary_grid(summary)
@@ -247,8 +247,11 @@ def compare(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Put runs side by side: table with CIs, ranks and significance, curves and a gallery."""
-    from .config import write_atomic
-    from .report import comparison_table, markdown_table, plot_curves, plot_gallery, read_results, regressions
+    from .files import write_atomic
+    from .reporting.compare import comparison_table, regressions
+    from .reporting.plots import plot_curves, plot_gallery
+    from .reporting.summary import read_results
+    from .reporting.tables import markdown_table
 
     with user_errors():
         rows = read_results(results)
@@ -281,11 +284,13 @@ def merge(
     Needed only when shards were left unmerged, e.g. after a crashed shard was re-run alone
     with --shard I/N --resume (which then merges by itself too).
     """
-    from .distributed import merge_parts
-    from .runner import RunOutcome, finish_outputs
+    from .evaluation.distributed import merge_parts
+    from .evaluation.runner import RunOutcome
+    from .reporting.outputs import write_outputs
 
     with user_errors():
-        outcome = finish_outputs(RunOutcome(out=out, skipped_classes=merge_parts(out)), seed)
+        outcome = RunOutcome(out=out, skipped_classes=merge_parts(out))
+        outcome.pictures = write_outputs(out, seed)
     console.print(f"merged {out}/parts into {out}/results.csv", soft_wrap=True)
     _print_summary(outcome)
 
@@ -310,22 +315,47 @@ def list_models_command(
 
 @app.command("list-methods")
 def list_methods_command() -> None:
-    """List the saliency methods with their parameters and defaults."""
-    from .explainers import list_explainers
-    from .explainers.base import describe_params, explainer_class
+    """List the saliency methods and the baselines with their parameters and defaults."""
+    from .explainers import explainer_class, list_baselines, list_explainers
+    from .parameters import describe
 
-    for name in list_explainers():
-        cls = explainer_class(name)
-        summary = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
-        table = Table(title=f"{name}: {summary}", title_justify="left")
+    groups = (("method", list_explainers(baselines=False)), ("baseline", list_baselines()))
+    for group, names in groups:
+        for name in names:
+            cls = explainer_class(name)
+            table = Table(title=f"{group} {name}: {_first_line(cls)}", title_justify="left")
+            table.add_column("parameter")
+            table.add_column("default", justify="right")
+            table.add_column("quick", justify="right")
+            table.add_column("meaning")
+            for param, default, doc in describe(cls.Params):
+                table.add_row(param, str(default), str(cls.quick_params.get(param, "")), doc)
+            console.print(table)
+
+
+@app.command("list-metrics")
+def list_metrics_command() -> None:
+    """List the metrics: which way is better, what they need, their parameters and defaults."""
+    from .metrics import list_metrics, metric_class
+    from .parameters import describe
+
+    for name in list_metrics():
+        cls = metric_class(name)
+        needs = ", needs boxes or masks" if cls.needs_ground_truth else ""
+        needs += ", re-explains" if cls.re_explains else ""
+        title = f"{name}: {cls.header()}; {cls.category}{needs}. {_first_line(cls)}"
+        table = Table(title=title, title_justify="left")
         table.add_column("parameter")
         table.add_column("default", justify="right")
-        table.add_column("quick", justify="right")
         table.add_column("meaning")
-        for param, default, doc in describe_params(cls):
-            quick = cls.quick_params.get(param, "")
-            table.add_row(param, str(default), str(quick), doc)
+        for param, default, doc in describe(cls.Params):
+            table.add_row(param, str(default), doc)
         console.print(table)
+
+
+def _first_line(cls) -> str:
+    """The first line of the module docstring of a method's or metric's class."""
+    return (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
 
 
 def main() -> None:

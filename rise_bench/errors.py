@@ -23,6 +23,18 @@ class UsageError(RiseBenchError):
     exit_code = 2
 
 
+class ModelError(RiseBenchError):
+    """A model cannot be built or its weights cannot be loaded."""
+
+
+class ImageError(RiseBenchError):
+    """An image file is missing, unreadable, truncated or too small."""
+
+
+class DatasetError(RiseBenchError):
+    """A data set is missing, empty or malformed."""
+
+
 def close_matches(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ' (did you mean: a, b?)' for the closest choices, or ''."""
     choices = list(choices)

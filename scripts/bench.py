@@ -37,7 +37,8 @@ import torch
 from rise_bench.batch_size import batch_timings, synchronise
 from rise_bench.explainers import create_explainer
 from rise_bench.images import read_image
-from rise_bench.metrics import deletion, insertion
+from rise_bench.metrics.deletion import deletion
+from rise_bench.metrics.insertion import insertion
 from rise_bench.models import RANDOM_WEIGHTS, load_model
 
 TARGETS = {"rise": 1.10, "deletion+insertion": 1.10, "lime": 1.20, "perturbation": 1.20}
@@ -170,8 +171,8 @@ def bench_precision(args, precision: str) -> list[dict]:
         print(f"[{precision}] {method:20s} {passes:28s} forward {reference:8.3f}s  method {spent:8.3f}s  ratio {row['ratio']:.3f}{mark}", flush=True)
 
     def explain(name: str, **params):
-        explainer = create_explainer(name, batch_size=batch, **params)
-        return lambda: explainer.explain(model, image, [target])
+        explainer = create_explainer(name, **params)
+        return lambda: explainer.explain(model, image, [target], batch_size=batch)
 
     n = args.masks
     add("rise", f"{n} forward", lambda: forward_passes(model, n, batch, inputs), explain("rise", num_masks=n))
@@ -204,10 +205,10 @@ def memory_child(args) -> None:
     model = load_model(args.model, weights, device=args.device, precision=precision)
     image = model.transform(read_image(args.image))[None].to(model.device)
     batch = int(args.batch_size) if args.batch_size != "auto" else 8
-    create_explainer("rise", num_masks=2 * batch, batch_size=batch).explain(model, image, [0])  # warm-up
-    explainer = create_explainer("rise", num_masks=args.memory_child, batch_size=batch)
+    create_explainer("rise", num_masks=2 * batch).explain(model, image, [0], batch_size=batch)  # warm-up
+    explainer = create_explainer("rise", num_masks=args.memory_child)
     started = time.perf_counter()
-    before, peak = peak_during(lambda: explainer.explain(model, image, [0]), model.device)
+    before, peak = peak_during(lambda: explainer.explain(model, image, [0], batch_size=batch), model.device)
     seconds = time.perf_counter() - started
     print(json.dumps({"masks": args.memory_child, "loaded_mb": before, "peak_mb": peak, "seconds": seconds}))
 

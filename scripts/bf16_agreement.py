@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from rise_bench.config import RunConfig
-from rise_bench.runner import evaluate
+from rise_bench.evaluation.config import RunConfig
+from rise_bench.evaluation.runner import evaluate
 
 
 def run(args, precision: str) -> tuple[pd.DataFrame, float]:

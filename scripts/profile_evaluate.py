@@ -17,13 +17,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
+import rise_bench.evaluation.runner as runner_module
 import rise_bench.explainers.lime as lime_module
-import rise_bench.report as report_module
-import rise_bench.runner as runner_module
-from rise_bench.config import RunConfig
+from rise_bench.evaluation.config import RunConfig
+from rise_bench.evaluation.results import ResultWriter
 from rise_bench.models import Classifier
 
 
@@ -71,12 +70,10 @@ def instrument(attribution: Attribution) -> None:
         (torch.autograd, "grad", "backward passes"),
         (lime_module, "superpixels", "SLIC superpixels"),
         (runner_module, "load_model", "model loading"),
-        (runner_module.Evaluation, "_save_maps", "writing maps, curves, rows"),
-        (runner_module.ResultWriter, "write", "writing maps, curves, rows"),
-        (np, "savez", "writing maps, curves, rows"),
-        (report_module, "summarise_file", "summary and plots"),
-        (report_module, "plot_curves", "summary and plots"),
-        (report_module, "plot_gallery", "summary and plots"),
+        (runner_module, "save_maps", "writing maps, curves, rows"),
+        (runner_module, "save_curves", "writing maps, curves, rows"),
+        (ResultWriter, "write", "writing maps, curves, rows"),
+        (runner_module, "write_outputs", "summary and plots"),
         (Classifier, "transform", "image decoding and resizing"),
     ]
     for owner, name, category in patches:

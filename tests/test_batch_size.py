@@ -7,12 +7,18 @@ import json
 import pytest
 
 from rise_bench import batch_size as batch_size_module
-from rise_bench.batch_size import DEFAULT_CPU_BATCH_SIZE, batch_timings, find_batch_size, parse_batch_size, resolve_batch_size
-from rise_bench.config import RunConfig
+from rise_bench.batch_size import (
+    DEFAULT_CPU_BATCH_SIZE,
+    batch_timings,
+    find_batch_size,
+    parse_batch_size,
+    resolve_batch_size,
+)
 from rise_bench.errors import UsageError
+from rise_bench.evaluation.config import RunConfig
 from rise_bench.models import load_model
 
-from .conftest import make_region_model
+from .helpers import make_region_model
 
 
 def test_parsing():

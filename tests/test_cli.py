@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from rise_bench import models
 from rise_bench.cli import app
 
-from .conftest import IMAGENET_SAMPLE
+from .helpers import IMAGENET_SAMPLE
 from .test_images import odd_images
 
 #: Tiny sample counts so that every method runs in seconds on the real model.
@@ -119,11 +119,24 @@ def test_list_models_and_methods():
     assert "tf_efficientnet_lite0" in result.output and "default" in result.output
     result = run("list-methods")
     assert result.exit_code == 0
-    for text in ["rise", "num_masks", "4000", "gradcam", "lime", "perturbation", "smoothgrad"]:
+    for text in ["rise", "num_masks", "4000", "gradcam", "lime", "perturbation", "smoothgrad", "baseline center", "baseline random"]:
         assert text in result.output
+    assert result.output.index("baseline center") > result.output.index("method perturbation")
+
+
+def test_list_metrics_reads_the_registry():
+    from rise_bench.metrics import list_metrics, metric_class
+
+    result = run("list-metrics")
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())  # rich wraps long titles
+    for name in list_metrics():
+        assert f"{name}: {metric_class(name).header()}" in text
+    assert "deletion AUC (lower is better)" in text and "pointing accuracy (higher is better)" in text
+    assert "needs boxes or masks" in text and "crowds" in text
 
 
 def test_console_script_entry_point():
     completed = subprocess.run([sys.executable, "-m", "rise_bench", "--help"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0
-    assert "explain" in completed.stdout and "list-methods" in completed.stdout
+    assert "explain" in completed.stdout and "list-methods" in completed.stdout and "list-metrics" in completed.stdout

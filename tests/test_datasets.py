@@ -12,13 +12,10 @@ import torch
 from rise_bench.datasets import DatasetError, open_dataset
 from rise_bench.datasets.labels import VOC_CLASSES, load_labelmap
 from rise_bench.errors import UsageError
-from rise_bench.metrics import is_difficult
+from rise_bench.metrics.pointing import is_difficult
 from rise_bench.models import MappedClassifier
 
-from .conftest import DATA, IMAGENET_SAMPLE
-
-VOC_ROOT = DATA / "voc"
-COCO_ROOT = DATA / "coco"
+from .helpers import COCO_ROOT, IMAGENET_SAMPLE, VOC_ROOT
 
 
 def test_voc_test_split_and_known_annotations():
@@ -90,7 +87,7 @@ def test_voc_errors_name_the_problem(tmp_path):
         voc.load("b")
 
 
-def test_coco_sample_with_masks_and_crowds_ignored():
+def test_coco_sample_with_masks():
     coco = open_dataset("coco", COCO_ROOT, "train2017")
     assert len(coco) == 128 and len(coco.classes) == 80 and coco.classes[0] == "person"
     sample = coco.load("9")
@@ -98,18 +95,76 @@ def test_coco_sample_with_masks_and_crowds_ignored():
     assert all(mask.shape == sample.size and mask.any() for mask in sample.masks.values())
     assert not coco.load("250").labels and not coco.load("508").labels
     assert sum(1 for s in coco if s.labels) == 126
-    annotations = json.loads((COCO_ROOT / "annotations/instances_train2017.json").read_text())["annotations"]
-    crowd = next(a for a in annotations if a["iscrowd"])
+
+
+def crowd_annotations() -> tuple[dict, dict]:
+    """The sample's json and its first crowd annotation."""
+    document = json.loads((COCO_ROOT / "annotations/instances_train2017.json").read_text())
+    return document, next(a for a in document["annotations"] if a["iscrowd"])
+
+
+def test_coco_crowd_regions_are_ground_truth_as_in_torchray():
+    coco = open_dataset("coco", COCO_ROOT, "train2017")
+    document, crowd = crowd_annotations()
     sample = coco.load(str(crowd["image_id"]))
     label = coco.category_ids.index(crowd["category_id"])
     crowd_mask = coco.coco.annToMask(crowd).astype(bool)
-    if label in sample.masks:
-        others = [a for a in annotations if a["image_id"] == crowd["image_id"] and a["category_id"] == crowd["category_id"] and not a["iscrowd"]]
-        union = np.zeros(sample.size, dtype=bool)
-        for a in others:
-            union |= coco.coco.annToMask(a).astype(bool)
-        np.testing.assert_array_equal(sample.masks[label], union)
-    assert crowd_mask.any()
+    instances = [a for a in document["annotations"] if a["image_id"] == crowd["image_id"] and a["category_id"] == crowd["category_id"]]
+    union = np.zeros(sample.size, dtype=bool)
+    for annotation in instances:  # TorchRay's coco_as_mask: every annotation of the class, crowds included
+        union |= coco.coco.annToMask(annotation).astype(bool)
+    np.testing.assert_array_equal(sample.ground_truth(label), union)
+    assert (sample.ground_truth(label) & crowd_mask).any()
+    np.testing.assert_array_equal(sample.ground_truth(label, crowds=False), sample.masks.get(label, np.zeros(sample.size, bool)))
+
+
+def test_a_point_on_a_crowd_region_is_a_hit_unless_crowds_are_left_out():
+    from scipy.ndimage import distance_transform_edt
+
+    from rise_bench.metrics import SampleContext, create_metric
+
+    coco = open_dataset("coco", COCO_ROOT, "train2017")
+    _, crowd = crowd_annotations()
+    sample = coco.load(str(crowd["image_id"]))
+    label = coco.category_ids.index(crowd["category_id"])
+    crowd_mask = coco.coco.annToMask(crowd).astype(bool)
+    far = distance_transform_edt(~sample.ground_truth(label, crowds=False)) > 20
+    rows, cols = np.nonzero(crowd_mask & far)  # on the crowd, far from every instance of the class
+    saliency = torch.zeros(sample.size)
+    saliency[rows[0], cols[0]] = 1.0
+    context = SampleContext(
+        sample=sample, image=torch.zeros(1, 3, 8, 8), model=None, probabilities=torch.zeros(1), target=0,
+        annotated_model="model", classes=coco.classes, scorable=frozenset(range(80)),
+    )
+    hits = {}
+    for crowds in (True, False):
+        metric = create_metric("pointing", crowds=crowds)
+        preparation = metric.prepare(context)
+        maps = saliency[None].expand(len(preparation.targets), -1, -1)
+        column = preparation.targets.index(label)
+        scores = [s for s in metric.score(preparation, maps, batch_size=1).rows if s.subset == "all"]
+        hits[crowds] = scores[column].value
+    assert hits == {True: 1.0, False: 0.0}
+
+
+def test_a_category_present_only_as_a_crowd_is_played(tmp_path):
+    document, crowd = crowd_annotations()
+    image_id = crowd["image_id"]
+    kept = [a for a in document["annotations"] if a["image_id"] == image_id]
+    kept = [a for a in kept if a["category_id"] != crowd["category_id"] or a["iscrowd"]]  # only the crowd left
+    derived = {**document, "images": [i for i in document["images"] if i["id"] == image_id], "annotations": kept}
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_crowd.json").write_text(json.dumps(derived))
+    image = next(i for i in document["images"] if i["id"] == image_id)
+    (tmp_path / "crowd").mkdir()
+    shutil.copy(COCO_ROOT / "train2017" / image["file_name"], tmp_path / "crowd" / image["file_name"])
+    coco = open_dataset("coco", tmp_path, "crowd")
+    sample = coco.load(str(image_id))
+    label = coco.category_ids.index(crowd["category_id"])
+    assert label not in sample.masks and label in sample.crowd_masks
+    assert label in sample.labels and label in sample.pointing_labels()
+    assert label not in sample.pointing_labels(crowds=False)
+    assert sample.ground_truth(label).any() and not sample.ground_truth(label, crowds=False).any()
 
 
 def test_coco_errors(tmp_path):

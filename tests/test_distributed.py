@@ -11,12 +11,13 @@ import pytest
 from typer.testing import CliRunner
 
 from rise_bench.cli import app
-from rise_bench.config import RunConfig
-from rise_bench.distributed import Shard, merge_parts, parse_shard
 from rise_bench.errors import RiseBenchError, UsageError
-from rise_bench.runner import COLUMNS, evaluate
+from rise_bench.evaluation.config import RunConfig
+from rise_bench.evaluation.distributed import Shard, merge_parts, parse_shard
+from rise_bench.evaluation.results import COLUMNS
+from rise_bench.evaluation.runner import evaluate
 
-from .conftest import IMAGENET_SAMPLE, ROOT
+from .helpers import IMAGENET_SAMPLE, ROOT
 
 #: 4 ImageNet images, RISE with few masks and Grad-CAM, 9-point curves.
 SMALL = dict(

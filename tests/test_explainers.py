@@ -1,4 +1,4 @@
-"""Every explainer against the contract and against models with known answers."""
+"""The method registry, and each method against analytic answers (the contract: ``test_contracts.py``)."""
 
 from __future__ import annotations
 
@@ -8,24 +8,19 @@ from torch import nn
 
 import rise_bench
 from rise_bench.errors import UsageError
-from rise_bench.explainers.base import create_explainers, expand_methods, register_explainer
+from rise_bench.explainers import create_explainers, explainer_class, list_baselines, register_explainer
+from rise_bench.explainers.registry import expand_methods
 from rise_bench.models import Classifier
 
-from .conftest import REGION, TINY_SIZE, texture_images
+from .helpers import TINY_SIZE, linear_model, texture_images
 
-#: Small but meaningful settings for the tiny models.
-SMALL = {
-    "rise": {"num_masks": 500},
-    "gradcam": {},
-    "gradient": {},
-    "lime": {"num_samples": 300, "num_segments": 40},
-    "perturbation": {"iterations": 60, "mask_size": 14, "blur_sigma": 3.0, "mask_blur_sigma": 1.0, "jitter": 1},
-}
-METHODS = list(SMALL)
+METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation"]
 
 
-def test_registry_lists_the_five_methods():
-    assert rise_bench.list_explainers() == ["rise", "gradcam", "gradient", "lime", "perturbation"]
+def test_registry_lists_the_methods_then_the_baselines():
+    assert rise_bench.list_explainers() == METHODS + ["center", "random"]
+    assert rise_bench.list_explainers(baselines=False) == METHODS and list_baselines() == ["center", "random"]
+    assert all(explainer_class(name).baseline for name in list_baselines())
 
 
 def test_duplicate_registration_raises():
@@ -43,77 +38,36 @@ def test_unknown_method_and_parameter_are_usage_errors():
     with pytest.raises(UsageError, match="did you mean: num_masks"):
         create_explainers(["gradcam"], ["rise.num_mask=10"])
     assert set(create_explainers(["gradcam"], ["rise.num_masks=10"])) == {"gradcam"}
+    with pytest.raises(UsageError, match="unknown method 'deletion'"):
+        create_explainers(["gradcam"], ["deletion.step=10"])  # metric parameters belong to evaluate
 
 
 def test_method_lists_and_overrides():
     assert expand_methods(["rise,gradcam", "rise", "lime"]) == ["rise", "gradcam", "lime"]
-    assert expand_methods(["all"]) == METHODS
-    explainers = create_explainers(["rise,lime"], ["rise.num_masks=12", "seed=3"], quick=True, batch_size=5)
+    assert expand_methods(["all"]) == METHODS  # baselines are not methods
+    assert expand_methods(["center"]) == ["center"]
+    explainers = create_explainers(["rise,lime"], ["rise.num_masks=12", "seed=3"], quick=True)
     assert explainers["rise"].params.num_masks == 12
     assert explainers["rise"].params.seed == 3 and explainers["lime"].params.seed == 3
     assert explainers["lime"].params.num_samples == 300  # quick preset
-    assert explainers["lime"].params.batch_size == 5
+    assert create_explainers(["lime"], seed=7)["lime"].params.seed == 7  # the run's seed is the default
     assert rise_bench.create_explainer("rise").params.num_masks == 4000  # paper default
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_map_peaks_inside_the_only_region_the_model_sees(method, region_model):
-    images = texture_images(1)
-    saliency = rise_bench.create_explainer(method, **SMALL[method]).explain(region_model, images, [0])
-    assert saliency.shape == (1, *TINY_SIZE) and saliency.dtype == torch.float32
-    margin = 2  # the 3x3 filter lets pixels next to the region matter too
-    near = torch.zeros(TINY_SIZE, dtype=torch.bool)
-    near[REGION[0].start - margin : REGION[0].stop + margin, REGION[1].start - margin : REGION[1].stop + margin] = True
-    spread = float(saliency.max() - saliency.min())
-    # the peak value is reached near the region (LIME's maps are flat per superpixel)
-    assert float(saliency[0][near].max()) >= float(saliency.max()) - 1e-6 * spread
-    inside = torch.zeros(TINY_SIZE, dtype=torch.bool)
-    inside[REGION] = True
-    contrast = saliency[0][inside].mean() - saliency[0][~inside].mean()
-    assert contrast > 0.1 * (saliency.max() - saliency.min()) > 0
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_contract_shapes_devices_and_no_mutation(method, region_model):
-    images = texture_images(2, seed=1)
-    before = images.clone()
-    explainer = rise_bench.create_explainer(method, **SMALL[method])
-    single = explainer.explain(region_model, images, torch.tensor([0, 1]))
-    several = explainer.explain(region_model, images, torch.tensor([[0, 1], [1, 0]]))
-    assert torch.equal(images, before)
-    assert single.shape == (2, *TINY_SIZE) and several.shape == (2, 2, *TINY_SIZE)
-    assert single.device == images.device and several.dtype == torch.float32
-    tolerance = 2e-2 if method == "perturbation" else 1e-5
-    torch.testing.assert_close(several[0, 0], single[0], atol=tolerance, rtol=0)
-    torch.testing.assert_close(several[1, 0], single[1], atol=tolerance, rtol=0)
-    with pytest.raises(UsageError):
-        explainer.explain(region_model, images, [0])
-
-
-@pytest.mark.parametrize("method", METHODS)
-def test_batch_size_and_batching_invariance(method, region_model):
-    images = texture_images(3, seed=2)
-    targets = torch.tensor([0, 1, 0])
-    seeds = torch.tensor([11, 12, 13])
-    small = rise_bench.create_explainer(method, **SMALL[method], batch_size=1).explain(region_model, images, targets, seeds)
-    large = rise_bench.create_explainer(method, **SMALL[method], batch_size=7).explain(region_model, images, targets, seeds)
-    alone = rise_bench.create_explainer(method, **SMALL[method]).explain(region_model, images[1:2], targets[1:2], seeds[1:2])
-    tolerance = 2e-2 if method == "perturbation" else 1e-5
-    scale = float(large.abs().max())
-    torch.testing.assert_close(small, large, atol=tolerance * scale, rtol=0)
-    torch.testing.assert_close(alone[0], large[1], atol=tolerance * scale, rtol=0)
-
-
-@pytest.mark.parametrize("method", ["rise", "lime", "perturbation"])
-def test_same_seed_same_map_other_seed_other_map(method, region_model):
-    images = texture_images(1, seed=3)
-    explainer = rise_bench.create_explainer(method, **SMALL[method], seed=5)
-    first = explainer.explain(region_model, images, [0])
-    torch.manual_seed(123)  # the global RNG must not matter
-    second = explainer.explain(region_model, images, [0])
-    other = rise_bench.create_explainer(method, **SMALL[method], seed=6).explain(region_model, images, [0])
-    assert torch.equal(first, second)
-    assert not torch.equal(first, other)
+def test_the_batch_size_is_a_call_argument_not_a_parameter(region_model):
+    with pytest.raises(UsageError, match="unknown parameter"):
+        rise_bench.create_explainer("rise", batch_size=4)
+    rise = rise_bench.create_explainer("rise", num_masks=20)
+    sizes = []
+    hook = region_model.net.register_forward_hook(lambda module, args, output: sizes.append(args[0].shape[0]))
+    try:
+        rise.explain(region_model, texture_images(1), [0], batch_size=6)
+    finally:
+        hook.remove()
+    assert sizes == [6, 6, 6, 2]
+    seen = []
+    rise.explain(region_model, texture_images(1), [0], batch_size=10, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(10, 20), (20, 20)]
 
 
 def test_smoothgrad_seeds_are_per_image(region_model):
@@ -124,17 +78,6 @@ def test_smoothgrad_seeds_are_per_image(region_model):
 
 
 # -- analytic answers ------------------------------------------------------------------
-def linear_model(height: int = 6, width: int = 9, classes: int = 3) -> tuple[Classifier, torch.Tensor]:
-    generator = torch.Generator().manual_seed(0)
-    weight = torch.randn(classes, 3 * height * width, generator=generator)
-    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * height * width, classes))
-    with torch.no_grad():
-        net[1].weight.copy_(weight)
-        net[1].bias.zero_()
-    model = Classifier(net, name="linear", classes=[str(i) for i in range(classes)], input_size=(height, width), mean=(0, 0, 0), std=(1, 1, 1))
-    return model, weight.view(classes, 3, height, width)
-
-
 def test_gradient_of_a_linear_model_is_its_weights():
     model, weight = linear_model()
     images = torch.rand(2, 3, 6, 9)
@@ -224,12 +167,12 @@ def test_perturbation_jitter_shifts_with_edge_padding():
 def test_perturbation_mask_upsampling_as_matrices_equals_interpolate_and_blur():
     explainer = rise_bench.create_explainer("perturbation", mask_size=6, mask_blur_sigma=3.0)
     masks = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(0))
-    direct = explainer._upsample_direct(masks, (40, 50))
-    torch.testing.assert_close(explainer._upsample(masks, (40, 50)), direct, atol=1e-5, rtol=1e-5)
+    direct = explainer.upsample_direct(masks, (40, 50))
+    torch.testing.assert_close(explainer.upsample(masks, (40, 50)), direct, atol=1e-5, rtol=1e-5)
     # the gradient reaching the mask is the same too
     weights = torch.randn(3, 1, 40, 50)
     grads = []
-    for function in (explainer._upsample_direct, explainer._upsample):
+    for function in (explainer.upsample_direct, explainer.upsample):
         leaf = masks.clone().requires_grad_(True)
         (function(leaf, (40, 50)) * weights).sum().backward()
         grads.append(leaf.grad)
@@ -237,7 +180,7 @@ def test_perturbation_mask_upsampling_as_matrices_equals_interpolate_and_blur():
 
 
 def test_gradient_runs_in_fp32_under_bf16_autocast():
-    from .conftest import make_region_model
+    from .helpers import make_region_model
 
     images = texture_images(2, seed=3)
     full = make_region_model()
@@ -249,3 +192,15 @@ def test_gradient_runs_in_fp32_under_bf16_autocast():
     assert half.precision == "bf16"
     with half.full_precision():
         assert half.precision == "fp32"
+
+
+def test_baselines_ignore_the_model_and_follow_their_seed(region_model):
+    from rise_bench.explainers.baselines import center_map
+
+    images = texture_images(2, seed=6)
+    center = rise_bench.create_explainer("center").explain(region_model, images, [[0, 1], [1, 0]])
+    assert center.shape == (2, 2, *TINY_SIZE) and torch.equal(center[1, 0], center_map(TINY_SIZE))
+    assert divmod(int(center_map((31, 41)).argmax()), 41) == (15, 20)
+    random = rise_bench.create_explainer("random")
+    first, again, other = (random.explain(region_model, images[:1], [0], seeds=[s]) for s in (1, 1, 2))
+    assert torch.equal(first, again) and not torch.equal(first, other)

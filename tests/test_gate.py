@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from rise_bench.cli import app
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 runner = CliRunner()
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from rise_bench.images import ImageError, gaussian_blur, gaussian_kernel1d, overlay, read_image
 
-from .conftest import IMAGENET_SAMPLE
+from .helpers import IMAGENET_SAMPLE
 
 
 def odd_images(folder):

@@ -9,28 +9,51 @@ import pytest
 import torch
 from torch import nn
 
-from rise_bench.metrics import auc, baseline_map, boxes_mask, deletion, insertion, insertion_start, point_and_score, pointing_game
-from rise_bench.metrics.causal import pixel_ranks, reference_blur_kernel
-from rise_bench.metrics.pointing import is_difficult, is_hit, saliency_point
+from rise_bench.datasets.annotations import boxes_mask
+from rise_bench.errors import UsageError
+from rise_bench.metrics import (
+    auc,
+    create_metric,
+    create_metrics,
+    default_metrics,
+    insertion_start,
+    list_metrics,
+    point_and_score,
+    pointing_game,
+    register_metric,
+)
+from rise_bench.metrics.curves import pixel_ranks
+from rise_bench.metrics.deletion import deletion
+from rise_bench.metrics.insertion import insertion, reference_blur_kernel
+from rise_bench.metrics.pointing import accuracy, is_difficult, is_hit, saliency_point
 from rise_bench.models import Classifier
 
-
-class KeptFraction(nn.Module):
-    """p(class 0) = fraction of pixels (optionally within ``weights``) that are still non-zero."""
-
-    def __init__(self, weights: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("weights", weights / weights.sum())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kept = (x.abs().sum(1) > 0).float()
-        fraction = (kept * self.weights).sum(dim=(1, 2)).clamp(1e-6, 1 - 1e-6)
-        return torch.stack([fraction.log(), (1 - fraction).log()], dim=1)
+from .helpers import fraction_model
 
 
-def fraction_model(height: int, width: int, weights: torch.Tensor | None = None) -> Classifier:
-    weights = torch.ones(height, width) if weights is None else weights
-    return Classifier(KeptFraction(weights), name="fraction", classes=["kept", "gone"], input_size=(height, width), mean=(0, 0, 0), std=(1, 1, 1))
+def test_registry_lists_the_metrics_with_their_directions():
+    assert list_metrics() == ["deletion", "insertion", "pointing"]
+    assert default_metrics(localised=False) == ["deletion", "insertion"] and default_metrics(localised=True) == ["pointing"]
+    with pytest.raises(ValueError, match="already registered"):
+        register_metric("deletion")(type(create_metric("deletion")))
+    with pytest.raises(UsageError, match="did you mean: deletion"):
+        create_metric("deletoin")
+
+
+def test_metric_parameters_from_overrides_enter_the_hash():
+    metrics = create_metrics(["deletion,insertion"], ["deletion.step=1792", "blur_sigma=3"])
+    assert metrics["deletion"].params.step == 1792 and metrics["insertion"].params.step is None
+    assert metrics["insertion"].params.blur_sigma == 3.0
+    assert metrics["deletion"].params_hash() != create_metric("deletion").params_hash()
+    assert create_metrics(["deletion"], ["deletion.step=none"])["deletion"].params.step is None
+    with pytest.raises(UsageError, match="did you mean: step"):
+        create_metrics(["deletion"], ["deletion.stpe=3"])
+    with pytest.raises(UsageError, match="not a valid int"):
+        create_metrics(["deletion"], ["deletion.step=wide"])
+    with pytest.raises(UsageError, match="step must be >= 1"):
+        create_metric("deletion", step=0)
+    with pytest.raises(UsageError, match="no selected metric"):
+        create_metrics(["pointing"], ["step=3"])
 
 
 def test_deletion_of_a_kept_fraction_model_is_a_straight_line():
@@ -75,7 +98,6 @@ def test_endpoints_are_the_image_the_substrate_and_the_blur():
     torch.testing.assert_close(inserted.curves[:, -1], p_image)
 
 
-
 def test_known_endpoints_are_used_and_not_scored_again():
     model = fraction_model(6, 5)
     images = torch.ones(1, 3, 6, 5)
@@ -92,6 +114,7 @@ def test_known_endpoints_are_used_and_not_scored_again():
     seen.clear()
     only_last = insertion(model, images, saliency, [0], step=5, batch_size=4, endpoints=(None, torch.tensor([1.0])))
     assert sum(seen) == 6 and only_last.curves[0, -1] == pytest.approx(1.0)
+
 
 def test_a_perfect_map_beats_its_reverse():
     weights = torch.zeros(10, 10)
@@ -210,10 +233,8 @@ def test_difficult_needs_a_distractor_and_a_small_target():
     assert is_difficult(small, True) and not is_difficult(small, False) and not is_difficult(large, True)
 
 
-def test_baseline_maps():
-    center = baseline_map("center", (31, 41), seed=0)
-    assert divmod(int(center.argmax()), 41) == (15, 20)
-    first, again, other = (baseline_map("random", (8, 8), seed=s) for s in (1, 1, 2))
-    assert torch.equal(first, again) and not torch.equal(first, other)
-    with pytest.raises(ValueError):
-        baseline_map("middle", (4, 4), seed=0)
+def test_accuracy_is_vectorised_over_resamples():
+    hits = np.array([[2.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
+    counts = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.0]])
+    np.testing.assert_allclose(accuracy(hits, counts), [(2 / 3 + 0) / 2, (1 + 0.5) / 2])
+    assert math.isnan(float(accuracy(np.zeros(2), np.zeros(2))))

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import csv
 import shutil
-import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
+import tomllib
 from typer.testing import CliRunner
 
-from rise_bench import runner as runner_module
 from rise_bench.cli import app
-from rise_bench.config import RunConfig, to_toml
+from rise_bench.datasets.imagenet import ImageNetDataset
 from rise_bench.errors import UsageError
-from rise_bench.runner import COLUMNS, evaluate
+from rise_bench.evaluation.config import RunConfig, to_toml
+from rise_bench.evaluation.results import BASE_COLUMNS, COLUMNS
+from rise_bench.evaluation.runner import evaluate
 
-from .conftest import DATA, IMAGENET_SAMPLE
+from .helpers import DATA, IMAGENET_SAMPLE
 
 #: A cheap ImageNet run: 3 images, fast methods, 9-point curves.
 FAST = dict(dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=3, methods=["gradcam,gradient"], step=224 * 28, batch_size=9)
@@ -64,19 +65,19 @@ def test_an_interrupted_run_resumes_to_the_same_rows(tmp_path, monkeypatch):
     whole = tmp_path / "whole"
     evaluate(RunConfig(**FAST, out=str(whole)), log=lambda line: None)
     broken = tmp_path / "broken"
-    original = runner_module.Evaluation._evaluate_sample
+    original = ImageNetDataset.load
     calls = []
 
-    def interrupt_on_third(self, sample, methods, run_id, outcome):
-        calls.append(sample.id)
+    def interrupt_on_third(self, sample_id):  # Ctrl-C while the third sample is read
+        calls.append(sample_id)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return original(self, sample, methods, run_id, outcome)
+        return original(self, sample_id)
 
-    monkeypatch.setattr(runner_module.Evaluation, "_evaluate_sample", interrupt_on_third)
+    monkeypatch.setattr(ImageNetDataset, "load", interrupt_on_third)
     with pytest.raises(KeyboardInterrupt):
         evaluate(RunConfig(**FAST, out=str(broken)), log=lambda line: None)
-    monkeypatch.setattr(runner_module.Evaluation, "_evaluate_sample", original)
+    monkeypatch.undo()
     assert len({r[1] for r in rows_of(broken / "results.csv")}) == 2  # two samples kept
     with pytest.raises(UsageError, match="--resume"):
         evaluate(RunConfig(**FAST, out=str(broken)), log=lambda line: None)
@@ -126,7 +127,7 @@ def test_cli_evaluate_errors_and_a_missing_image(tmp_path):
     result = cli.invoke(app, ["evaluate", "--dataset", "vocc", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "did you mean: voc" in result.output
     result = cli.invoke(app, ["evaluate", "--dataset", "samples", "--metric", "pointing", "--out", str(tmp_path / "x")])
-    assert result.exit_code == 2 and "pointing game needs boxes" in result.output
+    assert result.exit_code == 2 and "metric 'pointing' needs boxes or masks" in result.output
     images = tmp_path / "images"
     images.mkdir()
     for name in ("n01440764_tench.JPEG", "n01496331_electric_ray.JPEG"):
@@ -142,13 +143,66 @@ def test_cli_evaluate_errors_and_a_missing_image(tmp_path):
 
 
 def test_compare_tells_apart_one_method_run_with_two_settings(tmp_path):
-    from rise_bench.report import read_results
+    from rise_bench.reporting.summary import read_results
 
-    rows = [["r", "d", "s1", "m", "rise", "deletion", "cat", "all", 0.1, "aaa", 1.0]]
-    for name, params_hash in (("small", "aaa"), ("large", "bbb")):
+    row = ["r", "d", "s1", "m", "rise", "deletion", "cat", "all", 0.1]
+    for name, params_hash, metric_params in (("small", "aaa", "m1"), ("large", "bbb", "m1"), ("coarse", "aaa", "m2")):
         folder = tmp_path / name
         folder.mkdir()
-        frame = pd.DataFrame([row[:9] + [params_hash, 1.0] for row in rows], columns=COLUMNS)
-        frame.to_csv(folder / "results.csv", index=False)
-    combined = read_results([tmp_path / "small", tmp_path / "large"])
-    assert sorted(combined.method) == ["rise (large)", "rise (small)"]
+        pd.DataFrame([row + [params_hash, 1.0, metric_params]], columns=COLUMNS).to_csv(folder / "results.csv", index=False)
+    combined = read_results([tmp_path / "small", tmp_path / "large", tmp_path / "coarse"])
+    assert sorted(combined.method) == ["rise (coarse)", "rise (large)", "rise (small)"]
+    same = read_results([tmp_path / "small", tmp_path / "small"])
+    assert list(same.method) == ["rise"]  # the same rows twice are one result
+
+
+def test_lime_seed_changes_its_maps_and_the_same_seed_gives_the_same_bytes(tmp_path):
+    base = dict(dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=1, methods=["lime"], metrics=["deletion"],
+                step=224 * 56, baselines=False, params=["lime.num_samples=30"])
+    for name, seed in (("a", "0"), ("b", "5"), ("c", "5")):
+        config = RunConfig(**{**base, "params": base["params"] + [f"lime.seed={seed}"]}, out=str(tmp_path / name))
+        evaluate(config, log=lambda line: None)
+    files = {name: (tmp_path / name / "maps" / "lime" / "n01440764_tench.npy").read_bytes() for name in "abc"}
+    assert files["b"] == files["c"] and files["a"] != files["b"]
+    default = tmp_path / "d"
+    evaluate(RunConfig(**base, out=str(default)), log=lambda line: None)  # the method seed defaults to --seed 0
+    assert (default / "maps" / "lime" / "n01440764_tench.npy").read_bytes() == files["a"]
+
+
+def test_metric_parameters_reach_the_rows_and_step_is_their_shorthand(tmp_path):
+    base = dict(dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=1, methods=["gradcam"], baselines=False)
+    evaluate(RunConfig(**base, step=224 * 28, out=str(tmp_path / "step")), log=lambda line: None)
+    params = ["deletion.step=6272", "insertion.step=6272"]
+    evaluate(RunConfig(**base, params=params, out=str(tmp_path / "param")), log=lambda line: None)
+    first, second = (pd.read_csv(tmp_path / n / "results.csv", keep_default_na=False) for n in ("step", "param"))
+    assert list(first.columns) == COLUMNS
+    pd.testing.assert_frame_equal(first.drop(columns=["run_id", "seconds"]), second.drop(columns=["run_id", "seconds"]))
+    scored = first[first.method == "gradcam"]
+    assert scored.metric_params.str.len().eq(12).all() and scored.metric_params.nunique() == 2
+    config = tomllib.loads((tmp_path / "step" / "config.toml").read_text())
+    assert config["metric_params"]["deletion"]["step"] == 6272
+    assert np.load(tmp_path / "step" / "curves" / "gradcam" / "n01440764_tench.npz")["deletion"].shape == (9,)
+    with pytest.raises(UsageError, match="no selected method or metric has parameter 'stepp'"):
+        evaluate(RunConfig(**base, params=["stepp=3"], out=str(tmp_path / "x")), log=lambda line: None)
+    with pytest.raises(UsageError, match="unknown method or metric 'delition'"):
+        evaluate(RunConfig(**base, params=["delition.step=3"], out=str(tmp_path / "x")), log=lambda line: None)
+
+
+def test_a_results_file_of_the_previous_schema_is_read_and_resumed(tmp_path):
+    from rise_bench.reporting.summary import read_results
+
+    whole = tmp_path / "whole"
+    evaluate(RunConfig(**FAST, out=str(whole)), log=lambda line: None)
+    old = tmp_path / "old"
+    old.mkdir()
+    frame = pd.read_csv(whole / "results.csv", keep_default_na=False, dtype=str)
+    first_two = frame[frame.sample_id.isin(frame.sample_id.unique()[:2])]
+    first_two[BASE_COLUMNS].to_csv(old / "results.csv", index=False)  # as an earlier version wrote it
+    assert read_results([old]).metric_params.eq("").all()
+    outcome = evaluate(RunConfig(**FAST, out=str(old), resume=True), log=lambda line: None)
+    assert outcome.samples_skipped == 2 and outcome.samples_done == 1
+    resumed = pd.read_csv(old / "results.csv", keep_default_na=False)
+    assert list(resumed.columns) == COLUMNS and len(resumed) == len(frame)
+    assert [tuple(r) for r in resumed[BASE_COLUMNS[2:9]].itertuples(index=False)] == [
+        tuple(r) for r in pd.read_csv(whole / "results.csv", keep_default_na=False)[BASE_COLUMNS[2:9]].itertuples(index=False)
+    ]

@@ -12,12 +12,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import RiseBenchError
-from ..metrics.pointing import boxes_mask
-
-
-class DatasetError(RiseBenchError):
-    """A data set is missing, empty or malformed."""
+from ..errors import DatasetError
+from .annotations import boxes_mask, union_masks
 
 
 @dataclass
@@ -27,10 +23,13 @@ class Sample:
     Attributes:
         id: stable identifier (VOC id, COCO image id, file name...).
         image: the RGB image.
-        labels: indices (into the dataset's ``classes``) of the classes present.
+        labels: indices (into the dataset's ``classes``) of the classes present; for COCO
+            every category with an annotation, crowd-only ones included (TorchRay's
+            ``coco_as_class_ids``).
         boxes: ``(class index, (xmin, ymin, xmax, ymax))``, VOC convention (1-based, inclusive).
         difficult: one flag per box.
         masks: class index -> union of its non-crowd instance masks ``[H,W]`` (COCO).
+        crowd_masks: class index -> union of its crowd regions ``[H,W]`` (COCO ``iscrowd``).
         meta: anything else (file path, original label names...).
     """
 
@@ -40,6 +39,7 @@ class Sample:
     boxes: list[tuple[int, tuple[float, float, float, float]]] = field(default_factory=list)
     difficult: list[bool] = field(default_factory=list)
     masks: dict[int, np.ndarray] | None = None
+    crowd_masks: dict[int, np.ndarray] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -47,17 +47,27 @@ class Sample:
         """(height, width) of the original image."""
         return self.image.height, self.image.width
 
-    def ground_truth(self, label: int) -> np.ndarray:
-        """``[H,W]`` bool mask of class ``label``: union of all its boxes (difficult too) or masks."""
-        if self.masks is not None and label in self.masks:
-            return self.masks[label]
+    def ground_truth(self, label: int, crowds: bool = True) -> np.ndarray:
+        """``[H,W]`` bool mask of class ``label``.
+
+        Boxes: the union of all its boxes, difficult ones included. Masks: the union of its
+        instance masks and, unless ``crowds`` is False, of its crowd regions (TorchRay's
+        ``coco_as_mask`` adds every annotation of the class).
+        """
+        if self.masks is not None:
+            parts = [self.masks.get(label), self.crowd_masks.get(label) if crowds else None]
+            return union_masks(parts, self.size)
         return boxes_mask([box for cls, box in self.boxes if cls == label], self.size)
 
-    def pointing_labels(self) -> list[int]:
-        """Classes the pointing game asks about: present, and not annotated only as difficult."""
+    def pointing_labels(self, crowds: bool = True) -> list[int]:
+        """Classes the pointing game asks about.
+
+        Boxes: present and not annotated only as difficult. Masks: every class with an
+        annotation, a class present only as a crowd region included unless ``crowds`` is False.
+        """
         if self.masks is not None:
-            return sorted(self.masks)
-        keep = {cls for (cls, _), hard in zip(self.boxes, self.difficult) if not hard}
+            return sorted(set(self.masks) | (set(self.crowd_masks) if crowds else set()))
+        keep = {cls for (cls, _), hard in zip(self.boxes, self.difficult, strict=True) if not hard}
         return sorted(keep)
 
 
@@ -68,6 +78,8 @@ class Dataset(ABC):
     classes: list[str] = []
     #: The label space's name, e.g. ``imagenet``, ``voc``, ``coco`` (None: no labels).
     label_space: str | None = None
+    #: Whether samples carry boxes or masks (what localisation metrics need).
+    localised: bool = False
 
     def __init__(self) -> None:
         self._ids: list[str] = []

@@ -1,8 +1,12 @@
 """MS-COCO images with the official instances json, read through pycocotools.
 
 ``ROOT`` holds ``<split>/`` (e.g. ``val2017/``) and ``annotations/instances_<split>.json``.
-Each present category's ground truth is the union of its non-crowd instance masks;
-crowd regions are ignored. The label space is COCO's 80 categories, in id order.
+Each sample keeps, per category, the union of its instance masks and, apart, the union
+of its crowd regions (``iscrowd``, run-length encoded). As in TorchRay's
+``coco_as_mask`` and ``coco_as_class_ids``, a category's ground truth is both together and
+a category present only as a crowd region is present (``Sample.ground_truth`` and
+``pointing_labels`` take ``crowds=False`` to leave crowds out). The label space is COCO's
+80 categories, in id order.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class COCODataset(Dataset):
 
     name = "coco"
     label_space = "coco"
+    localised = True
 
     def __init__(self, root: str | Path, split: str = "val2017", annotations: str | Path | None = None) -> None:
         super().__init__()
@@ -52,10 +57,9 @@ class COCODataset(Dataset):
         image = read_image(image_path)
         column = {cat: i for i, cat in enumerate(self.category_ids)}
         masks: dict[int, np.ndarray] = {}
+        crowds: dict[int, np.ndarray] = {}
         boxes = []
         for ann in self.coco.loadAnns(self.coco.getAnnIds(imgIds=int(sample_id), iscrowd=None)):
-            if ann.get("iscrowd", 0):
-                continue
             label = column[ann["category_id"]]
             try:
                 mask = self.coco.annToMask(ann).astype(bool)
@@ -63,10 +67,11 @@ class COCODataset(Dataset):
                 raise DatasetError(f"COCO annotation {ann.get('id')} of image {sample_id} is malformed ({exc})") from None
             if mask.shape != (image.height, image.width):
                 raise DatasetError(f"COCO image {sample_id}: mask size {mask.shape} differs from the image's")
-            masks[label] = masks[label] | mask if label in masks else mask
+            union = crowds if ann.get("iscrowd", 0) else masks
+            union[label] = union[label] | mask if label in union else mask
             x, y, w, h = ann["bbox"]
             boxes.append((label, (x + 1, y + 1, x + w, y + h)))
         return Sample(
-            id=sample_id, image=image, labels=sorted(masks), boxes=boxes,
-            difficult=[False] * len(boxes), masks=masks, meta={"file": str(image_path)},
+            id=sample_id, image=image, labels=sorted(set(masks) | set(crowds)), boxes=boxes,
+            difficult=[False] * len(boxes), masks=masks, crowd_masks=crowds, meta={"file": str(image_path)},
         )

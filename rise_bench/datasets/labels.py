@@ -8,9 +8,10 @@ Classes with no ImageNet counterpart (person, ...) have empty lists and are skip
 
 from __future__ import annotations
 
-import tomllib
 from functools import lru_cache
 from pathlib import Path
+
+import tomllib
 
 from ..errors import UsageError
 from .base import DatasetError

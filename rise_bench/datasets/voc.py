@@ -60,6 +60,7 @@ class VOCDataset(Dataset):
     name = "voc"
     classes = VOC_CLASSES
     label_space = "voc"
+    localised = True
 
     def __init__(self, root: str | Path, split: str = "test", download: bool = False) -> None:
         super().__init__()

@@ -1,20 +1,27 @@
-"""Saliency methods behind one contract (see ``base.py``); importing registers them all."""
+"""Saliency methods and baselines behind one contract (``base.py``); importing registers them all."""
 
-from .base import (
-    Explainer,
-    ExplainerParams,
+# Registration order is the order of listings and of ``--method all``: methods first, then baselines.
+from . import rise, gradcam, gradient, lime, perturbation, baselines  # noqa: F401 # isort: skip
+from .base import Execution, Explainer, ExplainerParams
+from .registry import (
     create_explainer,
+    create_explainers,
     explainer_class,
+    is_baseline,
+    list_baselines,
     list_explainers,
     register_explainer,
 )
-from . import rise, gradcam, gradient, lime, perturbation  # noqa: E402,F401  (registration)
 
 __all__ = [
+    "Execution",
     "Explainer",
     "ExplainerParams",
     "create_explainer",
+    "create_explainers",
     "explainer_class",
+    "is_baseline",
+    "list_baselines",
     "list_explainers",
     "register_explainer",
 ]

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..models import ModelError
-from .base import Explainer, ExplainerParams, chunks, register_explainer
+from ..errors import ModelError
+from .base import Explainer, ExplainerParams, chunks
+from .registry import register_explainer
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class GradCam(Explainer):
 
     Params = GradCamParams
 
-    def _explain(self, model, images, targets, seeds):
+    def _explain(self, model, images, targets, seeds, execution):
         params: GradCamParams = self.params
         layer = getattr(model, "cam_layer", None)
         if layer is None:
@@ -54,7 +55,7 @@ class GradCam(Explainer):
         batch, _, height, width = images.shape
         count = targets.shape[1]
         out = torch.empty(batch, count, height, width, device=images.device)
-        for start, stop in chunks(batch, params.batch_size):
+        for start, stop in chunks(batch, execution.batch_size):
             store: list[torch.Tensor] = []
             handle = capture_activations(layer, store)
             try:
@@ -84,5 +85,5 @@ class GradCam(Explainer):
                     cam = cam.clamp_min(0)
                 cam = F.interpolate(cam, size=(height, width), mode="bilinear", align_corners=False)
                 out[start:stop, column] = cam[:, 0]
-            self._report(stop, batch)
+            execution.report(stop, batch)
         return out

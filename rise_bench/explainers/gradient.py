@@ -9,12 +9,13 @@ gradient multiplied by the input before the channel reduction.
 from __future__ import annotations
 
 import contextlib
-
 from dataclasses import dataclass
 
 import torch
 
-from .base import Explainer, ExplainerParams, chunks, register_explainer, seeded_generator
+from ..seeds import seeded_generator
+from .base import Explainer, ExplainerParams, chunks
+from .registry import register_explainer
 
 
 @dataclass(frozen=True)
@@ -58,23 +59,24 @@ class Gradient(Explainer):
     """Vanilla gradient, with optional SmoothGrad and input x gradient."""
 
     Params = GradientParams
+    tiny_params = {"smoothgrad": True, "smoothgrad_samples": 8}
 
-    def _explain(self, model, images, targets, seeds):
+    def _explain(self, model, images, targets, seeds, execution):
         params: GradientParams = self.params
         batch = images.shape[0]
         if params.smoothgrad:
-            grads = torch.stack([self._smoothgrad(model, images[i], targets[i], int(seeds[i])) for i in range(batch)])
+            grads = torch.stack([self._smoothgrad(model, images[i], targets[i], int(seeds[i]), execution.batch_size) for i in range(batch)])
         else:
             parts = []
-            for start, stop in chunks(batch, params.batch_size):
+            for start, stop in chunks(batch, execution.batch_size):
                 parts.append(input_gradients(model, images[start:stop], targets[start:stop], params.score))
-                self._report(stop, batch)
+                execution.report(stop, batch)
             grads = torch.cat(parts)
         if params.input_x_gradient:
             grads = grads * images[:, None].float()
         return grads.abs().amax(dim=2)
 
-    def _smoothgrad(self, model, image: torch.Tensor, targets: torch.Tensor, seed: int) -> torch.Tensor:
+    def _smoothgrad(self, model, image: torch.Tensor, targets: torch.Tensor, seed: int, batch_size: int) -> torch.Tensor:
         """Mean gradient over noisy copies of one image ``[3,H,W]`` -> ``[T,3,H,W]``."""
         params: GradientParams = self.params
         samples = params.smoothgrad_samples
@@ -82,7 +84,7 @@ class Gradient(Explainer):
         generator = seeded_generator(seed)
         noise = torch.randn((samples, *image.shape), generator=generator).to(image.device) * sigma
         total = torch.zeros(targets.numel(), *image.shape, device=image.device)
-        for start, stop in chunks(samples, params.batch_size):
+        for start, stop in chunks(samples, batch_size):
             noisy = image[None] + noise[start:stop]
             repeated = targets[None].expand(stop - start, -1)
             total += input_gradients(model, noisy, repeated, params.score).sum(dim=0)

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import Explainer, ExplainerParams, chunks, register_explainer, seeded_generator
+from ..seeds import seeded_generator
+from .base import Explainer, ExplainerParams, chunks
+from .registry import register_explainer
 
 
 @dataclass(frozen=True)
@@ -83,13 +85,14 @@ class Lime(Explainer):
 
     Params = LimeParams
     quick_params = {"num_samples": 300}
+    tiny_params = {"num_samples": 300, "num_segments": 40}
 
-    def _explain(self, model, images, targets, seeds):
+    def _explain(self, model, images, targets, seeds, execution):
         batch = images.shape[0]
-        maps = [self._explain_one(model, images[i], targets[i], int(seeds[i]), i, batch) for i in range(batch)]
+        maps = [self._explain_one(model, images[i], targets[i], int(seeds[i]), i, batch, execution) for i in range(batch)]
         return torch.stack(maps)
 
-    def _explain_one(self, model, image, targets, seed, index, batch) -> torch.Tensor:
+    def _explain_one(self, model, image, targets, seed, index, batch, execution) -> torch.Tensor:
         params: LimeParams = self.params
         device = image.device
         segments = superpixels(model.denormalise(image), params.num_segments, params.compactness).to(device)
@@ -104,11 +107,11 @@ class Lime(Explainer):
         on_off[0] = 1
         values = torch.empty(params.num_samples, targets.numel(), device=device)
         with torch.inference_mode():
-            for start, stop in chunks(params.num_samples, params.batch_size):
+            for start, stop in chunks(params.num_samples, execution.batch_size):
                 keep = on_off[start:stop][:, segments].to(image.dtype)[:, None]
                 perturbed = image[None] * keep + hidden[None] * (1 - keep)
                 values[start:stop] = model.scores(perturbed, params.score)[:, targets]
-                self._report(index * params.num_samples + stop, batch * params.num_samples)
+                execution.report(index * params.num_samples + stop, batch * params.num_samples)
         kept = on_off.double().sum(1)
         distance = torch.where(kept > 0, 1 - torch.sqrt(kept / count), torch.ones_like(kept))
         weights = torch.sqrt(torch.exp(-(distance**2) / params.kernel_width**2))

@@ -15,7 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from ..images import gaussian_blur
-from .base import Explainer, ExplainerParams, chunks, register_explainer, seeded_generator
+from ..seeds import seeded_generator
+from .base import Explainer, ExplainerParams, chunks
+from .registry import register_explainer
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,9 @@ class MeaningfulPerturbation(Explainer):
 
     Params = PerturbationParams
     quick_params = {"iterations": 100}
+    tiny_params = {"iterations": 60, "mask_size": 14, "blur_sigma": 3.0, "mask_blur_sigma": 1.0, "jitter": 1}
 
-    def _explain(self, model, images, targets, seeds):
+    def _explain(self, model, images, targets, seeds, execution):
         params: PerturbationParams = self.params
         batch, _, height, width = images.shape
         count = targets.shape[1]
@@ -90,11 +93,12 @@ class MeaningfulPerturbation(Explainer):
         pair_offsets = torch.stack([self._offsets(int(seeds[i])) for i in pair_image.tolist()])
         out = torch.empty(batch * count, height, width, device=images.device)
         pairs = batch * count
-        for start, stop in chunks(pairs, params.batch_size):
+        total = pairs * params.iterations
+        for start, stop in chunks(pairs, execution.batch_size):
             chosen = pair_image[start:stop].to(images.device)
             out[start:stop] = self._optimise(
                 model, images[chosen], pair_target[start:stop], pair_offsets[start:stop],
-                lambda step, s=start, e=stop: self._report(s * params.iterations + (e - s) * step, pairs * params.iterations),
+                lambda step, s=start, e=stop: execution.report(s * params.iterations + (e - s) * step, total),
             )
         return out.view(batch, count, height, width)
 
@@ -104,17 +108,17 @@ class MeaningfulPerturbation(Explainer):
         generator = seeded_generator(seed)
         return torch.randint(0, 2 * params.jitter + 1, (max(params.iterations, 1), 2), generator=generator)
 
-    def _upsample_direct(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def upsample_direct(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """The mask at input size: bilinear upsampling, then a Gaussian blur (replicate padding)."""
         upsampled = F.interpolate(mask, size=size, mode="bilinear", align_corners=False)
         return gaussian_blur(upsampled, self.params.mask_blur_sigma, padding_mode="replicate")
 
     def _operators(self, size: tuple[int, int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(rows [H,s], cols [W,s])`` with ``_upsample_direct(m) == rows @ m @ cols.T``.
+        """``(rows [H,s], cols [W,s])`` with ``upsample_direct(m) == rows @ m @ cols.T``.
 
         Upsampling and blurring are both separable and linear, so each axis is one small
         matrix, read off by pushing the basis masks (one row or column of ones) through
-        ``_upsample_direct``. Two matrix products per step then replace an upsampling and
+        ``upsample_direct``. Two matrix products per step then replace an upsampling and
         a 2 x 31-tap convolution at full resolution, forward and backward.
         """
         key = (tuple(size), str(device))
@@ -127,13 +131,13 @@ class MeaningfulPerturbation(Explainer):
         ones_cols = eye[:, None, :].expand(side, side, side)[:, None]  # mask j: column j all ones
         with torch.no_grad():
             # a constant mask stays constant (normalised kernel), so each output varies along one axis only
-            rows = self._upsample_direct(ones_rows, size)[:, 0, :, 0].T.contiguous()
-            cols = self._upsample_direct(ones_cols, size)[:, 0, 0, :].T.contiguous()
+            rows = self.upsample_direct(ones_rows, size)[:, 0, :, 0].T.contiguous()
+            cols = self.upsample_direct(ones_cols, size)[:, 0, 0, :].T.contiguous()
         self._cached_operators = (key, (rows, cols))
         return rows, cols
 
-    def _upsample(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        """``_upsample_direct`` of ``[m,1,s,s]`` masks as two matrix products (see ``_operators``)."""
+    def upsample(self, mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """``upsample_direct`` of ``[m,1,s,s]`` masks as two matrix products (see ``_operators``)."""
         rows, cols = self._operators(size, mask.device)
         return rows @ mask @ cols.T
 
@@ -147,7 +151,7 @@ class MeaningfulPerturbation(Explainer):
             mask.requires_grad_(True)
             optimiser = torch.optim.Adam([mask], lr=params.learning_rate)
             for step in range(params.iterations):
-                upsampled = self._upsample(mask, size)
+                upsampled = self.upsample(mask, size)
                 perturbed = images * upsampled + blurred * (1 - upsampled)
                 perturbed = shift_images(perturbed, offsets[:, step], params.jitter)
                 score = model.scores(perturbed, params.score).gather(1, targets[:, None])[:, 0]
@@ -163,4 +167,4 @@ class MeaningfulPerturbation(Explainer):
                     mask.clamp_(0, 1)
                 report(step + 1)
         with torch.no_grad():
-            return 1 - self._upsample(mask.detach(), size)[:, 0]
+            return 1 - self.upsample(mask.detach(), size)[:, 0]

@@ -15,7 +15,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import Explainer, ExplainerParams, chunks, register_explainer, seeded_generator
+from ..seeds import seeded_generator
+from .base import Explainer, ExplainerParams, chunks
+from .registry import register_explainer
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ class Rise(Explainer):
 
     Params = RiseParams
     quick_params = {"num_masks": 1000}
+    tiny_params = {"num_masks": 500}
 
     def _masks(self, size: tuple[int, int], device: torch.device) -> RiseMasks:
         """The masks for this input size and device, drawn once and kept for the next images."""
@@ -91,7 +94,7 @@ class Rise(Explainer):
             cached = self._cached_masks = RiseMasks(self.params, size, device)
         return cached
 
-    def _explain(self, model, images, targets, seeds):
+    def _explain(self, model, images, targets, seeds, execution):
         params: RiseParams = self.params
         batch, _, height, width = images.shape
         masks = self._masks((height, width), images.device)
@@ -99,7 +102,7 @@ class Rise(Explainer):
         total = len(masks) * batch
         done = 0
         with torch.inference_mode():
-            for start, stop in chunks(len(masks), params.batch_size):
+            for start, stop in chunks(len(masks), execution.batch_size):
                 mask_batch = masks.batch(start, stop)
                 flat = mask_batch.view(stop - start, height * width)
                 for index in range(batch):
@@ -107,6 +110,6 @@ class Rise(Explainer):
                     scores = model.scores(masked, params.score)[:, targets[index]]
                     saliency[index] += scores.T @ flat
                     done += stop - start
-                    self._report(done, total)
+                    execution.report(done, total)
         saliency = saliency / (len(masks) * params.keep_prob)
         return saliency.view(batch, targets.shape[1], height, width).clone()

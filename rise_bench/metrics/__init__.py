@@ -1,18 +1,38 @@
-"""Metrics: pure functions of (model, images, saliency, targets, params); no explainers.
+"""Metrics behind one contract (``base.py``); importing registers them all.
 
-- ``causal.py``: deletion and insertion (Petsiuk et al. 2018).
+- ``deletion.py`` and ``insertion.py`` (Petsiuk et al. 2018), over ``curves.py``.
 - ``pointing.py``: the pointing game (Zhang et al. 2016, TorchRay semantics).
-- ``baselines.py``: the ``center`` and ``random`` maps scored beside every method.
+
+Pure functions of tensors stay public beside the classes: ``deletion.deletion``,
+``insertion.insertion`` and ``insertion_start``, ``curves.auc``, ``pointing.point_and_score``
+and ``pointing_game``... (the modules keep the metric names, so the functions are
+imported from them: ``from rise_bench.metrics.deletion import deletion``).
 """
 
-from .baselines import BASELINES, baseline_map
-from .causal import CausalResult, auc, deletion, insertion, insertion_start
-from .pointing import PointingOutcome, boxes_mask, is_difficult, point_and_score, pointing_game
-
-#: Metric names as the CLI and result rows spell them.
-METRICS = ("deletion", "insertion", "pointing")
+# Registration order is the order of listings and tables.
+from . import deletion, insertion, pointing  # noqa: F401 # isort: skip
+from .base import (
+    HIGHER,
+    LOWER,
+    Metric,
+    MetricParams,
+    Preparation,
+    SampleContext,
+    Score,
+    Scores,
+    create_metric,
+    create_metrics,
+    default_metrics,
+    list_metrics,
+    metric_class,
+    register_metric,
+)
+from .curves import CurveResult, auc
+from .insertion import insertion_start
+from .pointing import PointingOutcome, is_difficult, point_and_score, pointing_game
 
 __all__ = [
-    "BASELINES", "METRICS", "CausalResult", "PointingOutcome", "auc", "baseline_map", "boxes_mask",
-    "deletion", "insertion", "insertion_start", "is_difficult", "point_and_score", "pointing_game",
+    "HIGHER", "LOWER", "CurveResult", "Metric", "MetricParams", "PointingOutcome", "Preparation", "SampleContext",
+    "Score", "Scores", "auc", "create_metric", "create_metrics", "default_metrics", "insertion_start", "is_difficult", "list_metrics", "metric_class", "point_and_score", "pointing_game",
+    "register_metric",
 ]

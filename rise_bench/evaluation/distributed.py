@@ -27,19 +27,19 @@ so shards never write the same file.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import torch
 
-from .config import write_atomic
-from .errors import RiseBenchError, UsageError
+from ..errors import RiseBenchError, UsageError
+from ..files import write_atomic
+from .results import COLUMNS, read_rows, write_rows
 
 PARTS = "parts"
 
@@ -196,14 +196,12 @@ def merge_parts(out: Path, count: int | None = None) -> dict[str, int]:
     """Merge ``OUT/parts/results-*-of-N.csv`` into ``OUT/results.csv`` in single-process order.
 
     Returns:
-        The pointing classes skipped (no counterpart in the class map) and how often,
-        summed over the shards' ``.done`` files.
+        The classes skipped (no counterpart in the class map) and how often, summed over
+        the shards' ``.done`` files.
 
     Raises:
         RiseBenchError: no parts, parts of several shard counts, or a shard not finished.
     """
-    from .runner import COLUMNS
-
     counts = part_counts(out) if count is None else {count}
     if not counts:
         raise RiseBenchError(f"{out / PARTS} holds no part files (results-I-of-N.csv) to merge")
@@ -217,23 +215,109 @@ def merge_parts(out: Path, count: int | None = None) -> dict[str, int]:
     markers = [json.loads(Shard(i, count).marker(out).read_text()) for i in range(count)]
     rows_by_sample: dict[str, list[list[str]]] = {}
     for index in range(count):
-        path = Shard(index, count).part(out)
-        with open(path, newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header != COLUMNS:
-                raise RiseBenchError(f"{path} is not a rise-bench results file (columns {header})")
-            for row in reader:
-                rows_by_sample.setdefault(row[COLUMNS.index("sample_id")], []).append(row)
+        for row in read_rows(Shard(index, count).part(out)):
+            rows_by_sample.setdefault(row["sample_id"], []).append([row[c] for c in COLUMNS])
     total = sum(len(m["samples"]) for m in markers)
     order = [markers[k % count]["samples"][k // count] for k in range(total)]
-    lines = [COLUMNS] + [row for sample_id in order for row in rows_by_sample.pop(sample_id, [])]
+    lines = [row for sample_id in order for row in rows_by_sample.pop(sample_id, [])]
     lines += [row for rows in rows_by_sample.values() for row in rows]  # rows of samples no marker lists
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(lines)
-    write_atomic(out / "results.csv", buffer.getvalue())
+    write_rows(out / "results.csv", lines)
     skipped: dict[str, int] = {}
     for marker in markers:
         for name, times in marker.get("skipped_classes", {}).items():
             skipped[name] = skipped.get(name, 0) + int(times)
     return skipped
+
+
+class ShardSession:
+    """One process's part of an evaluation: its samples, its results file, its progress, its end.
+
+    The runner calls it in three places: ``open`` (the device, the process group, the
+    results path, stale markers), ``progress`` (this shard's bar, and on shard 0 the whole
+    run's) and ``finish`` (the ``.done`` marker, then waiting or merging); ``close`` leaves
+    the process group, also after an error.
+
+    Args:
+        option: ``--shard I/N`` or None (torchrun's environment, else one shard).
+        out: the run's output folder.
+    """
+
+    def __init__(self, option: str | None, out: Path) -> None:
+        self.shard = choose_shard(option)
+        self.out = out
+        self.owns_group = False
+        self.reporters: list = []
+
+    @property
+    def lead(self) -> bool:
+        """Shard 0: it writes the run's config and shows the whole run's progress."""
+        return self.shard.index == 0
+
+    def take(self, ids: Sequence[str]) -> list[str]:
+        return self.shard.take(list(ids))
+
+    def device(self, requested: str) -> str:
+        return rank_device(self.shard, requested)
+
+    def open(self, device: torch.device, resume: bool, make_reporter: Callable | None, description: str) -> Path:
+        """Join the process group, check the output folder, and return this shard's results file.
+
+        Raises:
+            UsageError: the folder holds a run of another kind, or results exist without ``resume``.
+        """
+        shard, out = self.shard, self.out
+        self.owns_group = start_process_group(shard, device)
+        out.mkdir(parents=True, exist_ok=True)
+        results = shard.part(out) if shard.split else out / "results.csv"
+        if shard.split and (out / "results.csv").exists() and not (out / PARTS).is_dir():
+            raise UsageError(f"{out} holds a single-process run; give a sharded run another --out")
+        if results.exists() and results.stat().st_size > 0 and not resume:
+            raise UsageError(f"{results} already exists; pass --resume to continue it or choose another --out")
+        results.parent.mkdir(parents=True, exist_ok=True)
+        if shard.split:
+            shard.marker(out).unlink(missing_ok=True)  # done again only once this run reaches the end
+        if make_reporter is not None:
+            label = f" shard {shard.label}" if shard.split else ""
+            self.reporters = [make_reporter(f"{description}{label}")]
+            if shard.split and self.lead:
+                self.reporters.append(make_reporter(f"{description} all {shard.count} shards"))
+        return results
+
+    def progress(self, done: int, total: int, whole: int) -> None:
+        """``done`` of this shard's ``total`` samples; ``whole`` is the run's sample count."""
+        if self.shard.split:
+            write_progress(self.shard, self.out, done, total)
+        if self.reporters:
+            self.reporters[0](done, total)
+        if len(self.reporters) > 1:
+            self.reporters[1](overall_progress(self.out, self.shard.count), whole)
+
+    def finish(self, ids: list[str], failures: list[str], skipped: dict[str, int], log=None) -> tuple[bool, dict[str, int]]:
+        """Mark this shard done and merge when it is the one to: (merged, skipped classes of the whole run).
+
+        A single process is merged by definition; under torchrun rank 0 waits for the
+        other ranks' markers and merges; with ``--shard`` the last shard to finish merges.
+        """
+        self._remove_reporters()
+        shard = self.shard
+        if not shard.split:
+            return True, skipped
+        write_marker(shard, self.out, ids, failures, skipped)
+        if shard.torchrun and self.lead:
+            wait_for_shards(self.out, shard.count, log=log)
+        elif shard.torchrun or missing_shards(self.out, shard.count):
+            return False, skipped
+        return True, merge_parts(self.out, shard.count)
+
+    def close(self) -> None:
+        """Leave the process group (when this session joined it) and remove the progress bars."""
+        self._remove_reporters()
+        if self.owns_group:
+            stop_process_group()
+            self.owns_group = False
+
+    def _remove_reporters(self) -> None:
+        for reporter in self.reporters:
+            if hasattr(reporter, "finish"):
+                reporter.finish()
+        self.reporters = []

@@ -1,0 +1,109 @@
+"""The maps and curves a run leaves on disk: one owner for writing and reading them.
+
+- ``OUT/maps/<method>/<sample>.npy``: float32 ``[T,H,W]`` at the model's input
+  resolution, with ``<sample>.json`` naming the T targets (``{"targets": [...],
+  "sample_id": ..., "image": ...}``). This is also the layout ``--maps`` reads, where
+  ``[H,W]`` files (one map for every target) work too.
+- ``OUT/curves/<method>/<sample>.npz``: one array per metric that has a curve.
+
+``<sample>`` is the sample id made safe for a file name (``files.safe_name``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import RiseBenchError
+from ..files import atomic_file, safe_name, save_array_atomic, write_atomic
+
+MAPS = "maps"
+CURVES = "curves"
+
+
+def save_maps(out: Path, method: str, sample_id: str, saliency: torch.Tensor, names: Sequence[str], image: str = "") -> None:
+    """Write a method's ``[T,H,W]`` maps of one sample and the sidecar naming the targets."""
+    folder = out / MAPS / method
+    stem = safe_name(sample_id)
+    save_array_atomic(folder / f"{stem}.npy", saliency.detach().cpu().numpy().astype(np.float32))
+    write_atomic(folder / f"{stem}.json", json.dumps({"targets": list(names), "sample_id": sample_id, "image": image}))
+
+
+def load_maps(root: Path, method: str, sample_id: str, names: Sequence[str], size: tuple[int, int]) -> torch.Tensor:
+    """Maps of ``names`` from ``root/<method>/<sample>.npy``, resized to ``size`` -> ``[T,H,W]``.
+
+    The file holds ``[H,W]`` (one map for every target) or ``[T,H,W]``; a sidecar
+    ``<sample>.json`` with ``{"targets": [...]}`` picks slices by name, otherwise the
+    slices are taken in order.
+
+    Raises:
+        RiseBenchError: the file is missing, unreadable or has the wrong shape.
+    """
+    path = root / method / f"{safe_name(sample_id)}.npy"
+    if not path.is_file():
+        raise RiseBenchError(f"{path}: saliency map missing")
+    try:
+        array = np.load(path, allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError) as exc:
+        raise RiseBenchError(f"{path}: unreadable map ({exc})") from None
+    if array.ndim == 2:
+        array = np.repeat(array[None], len(names), axis=0)
+    sidecar = path.with_suffix(".json")
+    if array.ndim == 3 and sidecar.is_file():
+        stored = read_sidecar(sidecar).get("targets", [])
+        missing = [n for n in names if n not in stored]
+        if missing:
+            raise RiseBenchError(f"{path}: no map for target(s) {', '.join(missing)} (has {', '.join(stored)})")
+        array = array[[stored.index(n) for n in names]]
+    if array.ndim != 3 or array.shape[0] < len(names):
+        raise RiseBenchError(f"{path}: expected [H,W] or [T,H,W] with T >= {len(names)}, got {list(array.shape)}")
+    if not np.isfinite(array[: len(names)]).all():
+        raise RiseBenchError(f"{path}: the map holds NaN or infinite values")
+    tensor = torch.from_numpy(array[: len(names)])
+    if tuple(tensor.shape[-2:]) != tuple(size):
+        tensor = F.interpolate(tensor[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    return tensor
+
+
+def read_sidecar(path: Path) -> dict:
+    """A map's sidecar, or {} when it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.ndarray]) -> None:
+    """Write one sample's curves of a method (one array per metric)."""
+    path = out / CURVES / method / f"{safe_name(sample_id)}.npz"
+    with atomic_file(path, "wb") as stream:
+        np.savez(stream, **curves)
+
+
+def read_curves(runs: Sequence[Path]) -> dict[str, dict[str, list[np.ndarray]]]:
+    """metric -> method -> the curves of every sample, from the runs' ``curves/`` folders."""
+    found: dict[str, dict[str, list[np.ndarray]]] = {}
+    for run in runs:
+        folder = run / CURVES
+        for method_folder in sorted(folder.glob("*")) if folder.is_dir() else []:
+            for file in sorted(method_folder.glob("*.npz")):
+                with np.load(file) as data:
+                    for metric in data.files:
+                        found.setdefault(metric, {}).setdefault(method_folder.name, []).append(data[metric])
+    return found
+
+
+def map_files(runs: Sequence[Path]) -> dict[str, dict[str, Path]]:
+    """sample file stem -> method -> its maps file, from the runs' ``maps/`` folders."""
+    found: dict[str, dict[str, Path]] = {}
+    for run in runs:
+        folder = run / MAPS
+        for method_folder in sorted(folder.glob("*")) if folder.is_dir() else []:
+            for file in sorted(method_folder.glob("*.npy")):
+                found.setdefault(file.stem, {})[method_folder.name] = file
+    return found

@@ -1,0 +1,143 @@
+"""Run configuration for ``evaluate``: TOML files and command-line overrides.
+
+A config file holds the same keys as the command-line options (``dataset``, ``root``,
+``methods``, ``metrics``, ``limit``...) at the top level and method and metric parameters
+in a ``[params]`` table (``"rise.num_masks" = 1000``, ``"deletion.step" = 1792``). Options
+given on the command line win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from ..batch_size import parse_batch_size
+from ..errors import UsageError, close_matches
+
+
+@dataclass
+class RunConfig:
+    """Everything that decides an evaluation's numbers (and where they go).
+
+    Attributes:
+        dataset: ``samples`` (bundled photos), ``imagenet``, ``voc``, ``coco`` or ``folder``.
+        root: data set folder (not needed for ``samples``).
+        split: VOC image set / COCO split (defaults: ``test`` / ``val2017``).
+        model: classifier name (default ``tf_efficientnet_lite0``).
+        weights: local checkpoint or torchvision weights tag.
+        methods: method names or ``all``.
+        metrics: metric names or ``all`` (see ``list-metrics``; default: the localisation
+            metrics on data sets with boxes or masks, the others elsewhere).
+        params: method and metric parameter overrides, ``OWNER.KEY=VALUE`` or ``KEY=VALUE``.
+        quick: start from the methods' reduced ``quick_params``.
+        maps: score precomputed maps ``MAPS/<method>/<sample_id>.npy`` instead of explaining.
+        out: output folder.
+        resume: skip results already in ``OUT/results.csv`` (see ``results.py`` for the key).
+        limit, ids, sample: subset: first N, ids from a file, seeded random N.
+        batch_size: images per forward pass, ``auto``, or None (8 on CPUs, auto elsewhere;
+            see ``rise_bench.batch_size``).
+        device, precision, seed: as for ``explain``.
+        target: ``top1`` (the model's prediction, the paper's choice) or ``label``.
+        step: shorthand for the ``step`` parameter of every selected metric that has one
+            (deletion and insertion: pixels per step; default: the input width).
+        labelmap: ImageNet class map for VOC/COCO pointing (default: the bundled one).
+        baselines: also score the registered baselines (``list-methods``).
+        download: let torchvision download VOC 2007 (online users).
+        shard: ``I/N``: evaluate shard I of N and merge when all are done
+            (``rise_bench.distributed``; torchrun sets it itself).
+    """
+
+    dataset: str = "samples"
+    root: str | None = None
+    split: str | None = None
+    model: str | None = None
+    weights: str | None = None
+    methods: list[str] = field(default_factory=lambda: ["all"])
+    metrics: list[str] | None = None
+    params: list[str] = field(default_factory=list)
+    quick: bool = False
+    maps: str | None = None
+    out: str = "runs/latest"
+    resume: bool = False
+    limit: int | None = None
+    ids: str | None = None
+    sample: int | None = None
+    batch_size: int | str | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    seed: int = 0
+    target: str = "top1"
+    step: int | None = None
+    labelmap: str | None = None
+    baselines: bool = True
+    download: bool = False
+    shard: str | None = None
+
+    @classmethod
+    def from_sources(cls, path: str | Path | None = None, **overrides: Any) -> RunConfig:
+        """Defaults, then the TOML file at ``path``, then ``overrides`` that are not None.
+
+        Relative paths inside a config file (``root``, ``ids``, ``maps``, ``weights``) are
+        relative to the current folder, like the command line's.
+
+        Raises:
+            UsageError: unreadable file or unknown key.
+        """
+        values: dict[str, Any] = {}
+        if path is not None:
+            values = _read_toml(Path(path))
+        for key, value in overrides.items():
+            if value is None or (isinstance(value, list) and not value):
+                continue
+            if key == "params":
+                values["params"] = list(values.get("params", [])) + list(value)
+            else:
+                values[key] = value
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise UsageError(f"unknown config key(s) {', '.join(unknown)}{close_matches(unknown[0], names)}")
+        for key in ("methods", "metrics"):
+            if isinstance(values.get(key), str):
+                values[key] = [values[key]]
+        values["batch_size"] = parse_batch_size(values.get("batch_size"))
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise UsageError(f"config file '{path}' does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config file '{path}' is not valid TOML: {exc}") from None
+    params = data.pop("params", {})
+    if not isinstance(params, dict):
+        raise UsageError(f"config file '{path}': [params] must be a table of \"method.key\" = value")
+    data["params"] = [f"{key}={_toml_value_text(value)}" for key, value in params.items()]
+    return data
+
+
+def _toml_value_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def to_toml(document: dict[str, Any]) -> str:
+    """A document as TOML (through tomli-w); None values, which TOML cannot hold, are left out."""
+    import tomli_w
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value if v is not None]
+        return value
+
+    return tomli_w.dumps(clean(document))

@@ -1,0 +1,236 @@
+"""The evaluate loop: for each sample, for each map source, the maps; for each metric, ``score``.
+
+Per sample: one forward pass over the image and every metric's reference images (the
+prediction, the target and the curve endpoints every method shares), each metric's
+``prepare`` once, then for every source one explanation per label space covering all
+the targets the metrics ask for, then each metric's ``score``. Rows are appended to the
+results file and flushed after every sample, so an interrupted run loses at most the
+sample in flight; ``--resume`` skips finished keys (``results.py``). Maps and curves go
+to ``maps/`` and ``curves/`` (``artifacts.py``); ``config.toml`` holds the resolved
+configuration and provenance; ``summary.csv`` and the plots are written at the end.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..batch_size import resolve_batch_size
+from ..datasets import Sample, open_dataset
+from ..datasets.labels import class_map_for
+from ..errors import RiseBenchError, UsageError
+from ..explainers.registry import EXPLAINERS
+from ..files import write_atomic
+from ..metrics.base import METRICS, Metric, SampleContext, default_metrics, expand_metrics, metric_class
+from ..models import MappedClassifier, load_model
+from ..parameters import Override, check_overrides, parse_overrides
+from ..reporting.outputs import write_outputs
+from .artifacts import save_curves, save_maps
+from .config import RunConfig, to_toml
+from .distributed import Shard, ShardSession
+from .provenance import provenance
+from .results import CLASSIFIER, FinishedKeys, ResultRow, ResultWriter
+from .sources import MapSource, build_sources
+
+
+@dataclass
+class RunOutcome:
+    """What ``evaluate`` did."""
+
+    out: Path
+    samples_done: int = 0
+    samples_skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+    skipped_classes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    pictures: list[Path] = field(default_factory=list)
+    shard: Shard = field(default_factory=Shard)
+    merged: bool = True
+
+
+def build_metrics(config: RunConfig, localised: bool, dataset_name: str, overrides: list[Override]) -> dict[str, Metric]:
+    """The run's metrics: the chosen ones (or the defaults for the data set) with their parameters.
+
+    Raises:
+        UsageError: an unknown metric, or one that needs boxes or masks on a data set without them.
+    """
+    names = expand_metrics(config.metrics) if config.metrics else default_metrics(localised)
+    for name in names:
+        if metric_class(name).needs_ground_truth and not localised:
+            raise UsageError(f"metric '{name}' needs boxes or masks: data set '{dataset_name}' has none (use voc or coco)")
+    step = [Override(None, "step", str(config.step), f"--step {config.step}")] if config.step is not None else []
+    return METRICS.create(names, overrides + step)
+
+
+class Evaluation:
+    """One evaluation run; ``run()`` does the work (see the module docstring)."""
+
+    def __init__(self, config: RunConfig, make_reporter=None, log: Callable[[str], None] = print) -> None:
+        self.config, self.log, self.make_reporter = config, log, make_reporter
+        if config.target not in ("top1", "label"):
+            raise UsageError(f"--target must be top1 or label, got '{config.target}'")
+        overrides = parse_overrides(config.params)
+        self.dataset = open_dataset(config.dataset, config.root, config.split, download=config.download)
+        self.dataset.subset(config.limit, config.ids, config.sample, config.seed)
+        self.metrics = build_metrics(config, self.dataset.localised, self.dataset.name, overrides)
+        self.sources = build_sources(
+            config.methods, overrides, quick=config.quick, seed=config.seed, baselines=config.baselines, maps=config.maps
+        )
+        owners = {**EXPLAINERS.classes(), **METRICS.classes()}
+        check_overrides(overrides, owners, [s.name for s in self.sources] + list(self.metrics), "method or metric")
+        self.out = Path(config.out)
+        self.session = ShardSession(config.shard, self.out)
+        self.sample_ids = self.session.take(self.dataset.ids)
+        self.model = load_model(config.model, config.weights, device=self.session.device(config.device), precision=config.precision)
+        self.batch_size = resolve_batch_size(self.model, config.batch_size, log=log)
+        self.annotated_model, self.scorable = self._annotated_model()
+
+    def _annotated_model(self):
+        """The classifier in the data set's label space and the classes it can score (None without ground truth)."""
+        if not any(m.needs_ground_truth for m in self.metrics.values()):
+            return None, frozenset()
+        classes = self.dataset.classes
+        everything = frozenset(range(len(classes)))
+        if self.model.num_classes == len(classes) and self.model.num_classes != 1000:
+            self.model.classes = list(classes)  # a checkpoint trained on this label space
+            return self.model, everything
+        if self.model.num_classes != 1000:
+            raise UsageError(
+                f"model '{self.model.name}' has {self.model.num_classes} classes; ground truth on "
+                f"{self.dataset.name} needs its {len(classes)} classes or an ImageNet-1k model"
+            )
+        mapping = class_map_for(self.dataset.label_space, classes, self.config.labelmap)
+        return MappedClassifier(self.model, mapping), frozenset(i for i, name in enumerate(classes) if mapping[name])
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self) -> RunOutcome:
+        config, session = self.config, self.session
+        results = session.open(self.model.device, config.resume, self.make_reporter, f"evaluate {self.dataset.name}")
+        done = FinishedKeys.of(results) if config.resume else FinishedKeys()
+        run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        if session.lead:
+            self._write_config(run_id)
+        outcome = RunOutcome(out=self.out, shard=session.shard)
+        started = time.perf_counter()
+        with ResultWriter(results) as writer:
+            for position, sample_id in enumerate(self.sample_ids, 1):
+                wanted = [s for s in self.sources if not self._finished(done, sample_id, s)]
+                if not wanted:
+                    outcome.samples_skipped += 1
+                else:
+                    try:
+                        writer.write(self._evaluate_sample(self.dataset.load(sample_id), wanted, run_id, outcome))
+                        outcome.samples_done += 1
+                    except RiseBenchError as exc:
+                        outcome.failures.append(str(exc))
+                        self.log(f"error: {exc}")
+                session.progress(position, len(self.sample_ids), len(self.dataset))
+        outcome.seconds = time.perf_counter() - started
+        outcome.merged, outcome.skipped_classes = session.finish(
+            self.sample_ids, outcome.failures, outcome.skipped_classes, log=self.log
+        )
+        return outcome
+
+    def _finished(self, done: FinishedKeys, sample_id: str, source: MapSource) -> bool:
+        return all(
+            (sample_id, self.model.name, source.name, name, source.params_hash, metric.params_hash()) in done
+            for name, metric in self.metrics.items()
+        )
+
+    def _write_config(self, run_id: str) -> None:
+        resolved = self.config.as_dict() | {
+            "metrics": list(self.metrics), "model": self.model.name, "methods": [s.name for s in self.sources],
+            "batch_size": self.batch_size, "shard": None, "shards": self.session.shard.count,
+        }
+        document = {
+            "run_id": run_id,
+            "config": resolved,
+            "samples": len(self.dataset),
+            "method_params": {s.name: {**s.resolved_params(), "params_hash": s.params_hash} for s in self.sources},
+            "metric_params": {n: {**m.resolved_params(), "metric_params": m.params_hash()} for n, m in self.metrics.items()},
+            "provenance": provenance(self.model, self.model.device),
+        }
+        write_atomic(self.out / "config.toml", to_toml(document))
+
+    def _evaluate_sample(self, sample: Sample, sources: list[MapSource], run_id: str, outcome: RunOutcome) -> list[ResultRow]:
+        image = self.model.transform(sample.image)[None].to(self.model.device)
+        label = sample.labels[0] if sample.labels and self.dataset.label_space == "imagenet" else None
+        context = SampleContext.build(
+            sample, image, self.model, self.metrics.values(), label=label, explain_label=self.config.target == "label",
+            annotated_model=self.annotated_model, classes=self.dataset.classes, scorable=self.scorable,
+        )
+        prepared = {name: metric.prepare(context) for name, metric in self.metrics.items()}
+        for preparation in prepared.values():
+            for name in preparation.skipped:
+                outcome.skipped_classes[name] = outcome.skipped_classes.get(name, 0) + 1
+        rows = self._classifier_rows(run_id, context)
+        groups: dict[int, tuple] = {}  # one explanation per classifier (label space) covering every target
+        for preparation in prepared.values():
+            model, targets, names = groups.setdefault(id(preparation.model), (preparation.model, [], []))
+            for target, name in zip(preparation.targets, preparation.names, strict=True):
+                if target not in targets:
+                    targets.append(target)
+                    names.append(name)
+        groups = {key: group for key, group in groups.items() if group[1]}
+        if not groups:
+            return rows
+        for source in sources:
+            started = time.perf_counter()
+            maps = {key: source.maps(model, context.image, targets, names, sample, self.batch_size).float()
+                    for key, (model, targets, names) in groups.items()}
+            seconds = round(time.perf_counter() - started, 4)
+            all_names = [name for _, _, names in groups.values() for name in names]
+            save_maps(self.out, source.name, sample.id, torch.cat(list(maps.values())), all_names, sample.meta.get("file", ""))
+            curves = {}
+            for name, metric in self.metrics.items():
+                preparation = prepared[name]
+                if not preparation.targets:
+                    continue
+                targets = groups[id(preparation.model)][1]
+                chosen = maps[id(preparation.model)][[targets.index(t) for t in preparation.targets]]
+                if metric.re_explains and not source.can_explain:
+                    raise RiseBenchError(f"metric '{name}' re-explains; it cannot score the saved maps of '{source.name}'")
+                explain = source.explain_function(sample, self.batch_size) if metric.re_explains else None
+                scores = metric.score(preparation, chosen, batch_size=self.batch_size, explain=explain)
+                rows += [ResultRow(run_id, self.dataset.name, sample.id, self.model.name, source.name, name, s.target,
+                                   s.subset, s.value, source.params_hash, seconds, metric.params_hash()) for s in scores.rows]
+                if scores.curve is not None:
+                    curves[name] = scores.curve
+            if curves:
+                save_curves(self.out, source.name, sample.id, curves)
+        return rows
+
+    def _classifier_rows(self, run_id: str, context: SampleContext) -> list[ResultRow]:
+        """Rows about the model itself: top-1 equals the label, and (for prediction-based metrics) the target does."""
+        label = context.label
+        if label is None:
+            return []
+        name = self.model.classes[label]
+        base = (run_id, self.dataset.name, context.sample.id, self.model.name, CLASSIFIER)
+        top1 = int(context.probabilities.argmax())
+        rows = [ResultRow(*base, "top1", name, "all", float(top1 == label), "", 0.0)]
+        if any(not m.needs_ground_truth for m in self.metrics.values()):
+            rows.append(ResultRow(*base, "target_is_label", name, "all", float(context.target == label), "", 0.0))
+        return rows
+
+
+def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] = print) -> RunOutcome:
+    """Run an evaluation (see ``Evaluation``); write ``summary.csv`` and the plots once the results are whole.
+
+    A shard of a split run (``distributed.py``) merges the parts first when it is rank 0
+    under torchrun (after waiting for the others) or the last ``--shard`` to finish;
+    otherwise it returns with ``merged`` False.
+    """
+    evaluation = Evaluation(config, make_reporter, log)
+    try:
+        outcome = evaluation.run()
+    finally:
+        evaluation.session.close()
+    if outcome.merged:
+        outcome.pictures = write_outputs(outcome.out, config.seed)
+    return outcome

@@ -1,0 +1,118 @@
+"""Where an evaluation's maps come from: an explainer, or a folder of maps saved elsewhere.
+
+A source has a ``name`` and a ``params_hash`` (what result rows record) and gives the
+``[T,H,W]`` maps of one sample's targets. Explainers are built once per run; their
+per-image seeds come from ``seeds.derive_seed(the method's seed, sample id)``, so a
+``--param lime.seed=5`` changes LIME's maps and a map never depends on order, batching
+or sharding.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..datasets import Sample
+from ..errors import UsageError
+from ..explainers import Explainer, list_baselines
+from ..explainers.registry import EXPLAINERS, expand_methods
+from ..files import short_hash
+from ..parameters import Override
+from ..seeds import derive_seed
+from .artifacts import load_maps
+
+
+class MapSource(ABC):
+    """Something that yields maps for a sample's targets."""
+
+    name: str
+    params_hash: str
+
+    @abstractmethod
+    def maps(self, model, image: torch.Tensor, targets: Sequence[int], names: Sequence[str], sample: Sample,
+             batch_size: int) -> torch.Tensor:
+        """``[T,H,W]`` maps of ``targets`` (named ``names``) for one normalised ``[1,3,H,W]`` image."""
+
+    def resolved_params(self) -> dict:
+        return {}
+
+    @property
+    def can_explain(self) -> bool:
+        """Whether the source can explain other inputs (metrics that re-explain need it)."""
+        return False
+
+    def explain_function(self, sample: Sample, batch_size: int):
+        raise NotImplementedError
+
+
+class ExplainerSource(MapSource):
+    """Maps from a registered explainer, with per-image seeds from (its seed, sample id)."""
+
+    def __init__(self, explainer: Explainer, run_seed: int) -> None:
+        self.explainer = explainer
+        self.name = explainer.name
+        self.params_hash = explainer.params_hash()
+        self.seed = explainer.seed if explainer.seed is not None else run_seed
+
+    def resolved_params(self) -> dict:
+        return self.explainer.resolved_params()
+
+    def maps(self, model, image, targets, names, sample, batch_size):
+        seeds = [derive_seed(self.seed, sample.id)]
+        chosen = torch.tensor([list(targets)], device=image.device)
+        return self.explainer.explain(model, image, chosen, seeds, batch_size=batch_size)[0]
+
+    @property
+    def can_explain(self) -> bool:
+        return True
+
+    def explain_function(self, sample: Sample, batch_size: int):
+        seed = derive_seed(self.seed, sample.id)
+
+        def explain(model, images, targets):
+            return self.explainer.explain(model, images, targets, [seed] * images.shape[0], batch_size=batch_size)
+
+        return explain
+
+
+class SavedMaps(MapSource):
+    """Maps saved elsewhere as ``ROOT/<method>/<sample>.npy`` (see ``artifacts.py``)."""
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root = root
+        self.name = name
+        self.params_hash = "maps-" + short_hash(str(root.resolve()))
+
+    def maps(self, model, image, targets, names, sample, batch_size):
+        return load_maps(self.root, self.name, sample.id, names, tuple(image.shape[-2:])).to(image.device)
+
+
+def build_sources(
+    methods: Sequence[str], overrides: Sequence[Override], *, quick: bool, seed: int, baselines: bool,
+    maps: str | None = None,
+) -> list[MapSource]:
+    """The sources of a run: explainers (or saved maps), then the baselines (unless ``baselines`` is False).
+
+    Raises:
+        UsageError: an unknown method or a missing ``maps`` folder.
+    """
+    if maps is not None:
+        folder = Path(maps)
+        if not folder.is_dir():
+            raise UsageError(f"--maps folder '{folder}' does not exist")
+        names = [m for m in methods if m != "all"] or sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if not names:
+            raise UsageError(f"--maps folder '{folder}' has no <method>/ subfolders")
+        sources: list[MapSource] = [SavedMaps(folder, name) for name in names]
+    else:
+        presets = (lambda cls: cls.quick_params) if quick else None
+        explainers = EXPLAINERS.create(expand_methods(methods), overrides, presets=presets, common={"seed": seed})
+        sources = [ExplainerSource(e, seed) for e in explainers.values()]
+    if baselines:
+        taken = {s.name for s in sources}
+        extra = EXPLAINERS.create([b for b in list_baselines() if b not in taken], overrides, common={"seed": seed})
+        sources += [ExplainerSource(e, seed) for e in extra.values()]
+    return sources

@@ -1,0 +1,90 @@
+"""The registry of saliency methods and baselines: register, create, list, ``--param``, presets.
+
+``@register_explainer("name")`` enrols a class; ``create_explainer(name, **params)``
+builds one; ``list_explainers()`` names them all. Baselines (``center``, ``random``) are
+registered explainers flagged ``baseline``: ``--method all`` leaves them out and an
+evaluation scores them beside the methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..parameters import check_overrides, describe, parse_overrides
+from ..registry import Registry
+from .base import Explainer
+
+EXPLAINERS: Registry[Explainer] = Registry("method")
+
+register_explainer = EXPLAINERS.register
+
+
+def list_explainers(baselines: bool = True) -> list[str]:
+    """Registered names in registration order: the methods, then (unless False) the baselines."""
+    classes = EXPLAINERS.classes()
+    methods = [n for n, c in classes.items() if not c.baseline]
+    return methods + ([n for n, c in classes.items() if c.baseline] if baselines else [])
+
+
+def list_baselines() -> list[str]:
+    """Names of the registered baselines."""
+    return [n for n, c in EXPLAINERS.classes().items() if c.baseline]
+
+
+def is_baseline(name: str) -> bool:
+    """Whether ``name`` is a registered baseline (unregistered names are not)."""
+    return name in EXPLAINERS and EXPLAINERS.get(name).baseline
+
+
+def explainer_class(name: str) -> type[Explainer]:
+    """The class registered as ``name``.
+
+    Raises:
+        UsageError: no method has that name (with close matches).
+    """
+    return EXPLAINERS.get(name)
+
+
+def create_explainer(name: str, **params: Any) -> Explainer:
+    """Instantiate the method ``name`` with ``params`` (others keep their defaults)."""
+    return explainer_class(name)(**params)
+
+
+def expand_methods(names: Sequence[str]) -> list[str]:
+    """Method names from repeatable, comma-separated options; ``all`` means every method (no baselines).
+
+    Raises:
+        UsageError: an unknown method name.
+    """
+    return EXPLAINERS.expand(names, list_explainers(baselines=False))
+
+
+def describe_params(cls: type[Explainer]) -> list[tuple[str, Any, str]]:
+    """(name, default, description) of each parameter, descriptions from the docstrings."""
+    return describe(cls.Params)
+
+
+def create_explainers(
+    names: Sequence[str], overrides: Sequence[str] = (), quick: bool = False, seed: int | None = None,
+    validate: bool = True,
+) -> dict[str, Explainer]:
+    """Explainers for ``names`` (see ``expand_methods``) with ``--param`` overrides.
+
+    Args:
+        names: method names or comma lists; ``all`` for every method.
+        overrides: ``KEY=VALUE`` / ``METHOD.KEY=VALUE`` strings (see ``rise_bench.parameters``).
+        quick: start from each method's ``quick_params`` instead of the paper defaults.
+        seed: the run's seed: the default of every method's ``seed`` parameter.
+        validate: check the overrides against the methods (off when the caller checked
+            them against methods and metrics together).
+
+    Raises:
+        UsageError: unknown method or parameter, or a bad value.
+    """
+    methods = expand_methods(names)
+    parsed = parse_overrides(overrides)
+    if validate:
+        check_overrides(parsed, EXPLAINERS.classes(), methods, "method")
+    presets = (lambda cls: cls.quick_params) if quick else None
+    return EXPLAINERS.create(methods, parsed, presets=presets, common={"seed": seed})

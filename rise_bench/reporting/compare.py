@@ -1,0 +1,57 @@
+"""Comparisons of methods and runs: ranks, paired Wilcoxon tests against the best, and the regression gate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .summary import metric_of, overall, per_sample, summarise
+
+COMPARISON_COLUMNS = ["method", "metric", "subset", "mean", "ci_low", "ci_high", "n", "rank", "p_vs_best"]
+
+
+def wilcoxon_p(first: pd.Series, second: pd.Series) -> float:
+    """Two-sided paired Wilcoxon signed-rank p-value on the samples both series have."""
+    from scipy.stats import wilcoxon
+
+    shared = first.index.intersection(second.index)
+    if len(shared) < 2:
+        return math.nan
+    difference = first[shared].to_numpy() - second[shared].to_numpy()
+    if np.allclose(difference, 0):
+        return 1.0
+    return float(wilcoxon(first[shared].to_numpy(), second[shared].to_numpy(), zero_method="zsplit").pvalue)
+
+
+def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per (metric, subset): every method's value, CI, rank and p-value against the best."""
+    out = []
+    for (metric, subset), group in overall(summarise(rows, seed)).groupby(["metric", "subset"], sort=False):
+        ranked = group.sort_values("value", ascending=not metric_of(metric).higher_is_better())
+        best = ranked.iloc[0].method
+        best_values = per_sample(rows, best, metric, subset)
+        for rank, record in enumerate(ranked.itertuples(), 1):
+            p_value = math.nan if record.method == best else wilcoxon_p(per_sample(rows, record.method, metric, subset), best_values)
+            out.append([record.method, metric, subset, record.value, record.ci_low, record.ci_high, record.n, rank, p_value])
+    return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
+
+
+def regressions(current: pd.DataFrame, baseline: pd.DataFrame, tolerance: float, seed: int = 0) -> list[str]:
+    """(method, metric, subset) whose value moved beyond ``tolerance`` from the baseline, or vanished."""
+
+    def values(rows: pd.DataFrame) -> dict[tuple[str, str, str], float]:
+        table = overall(summarise(rows, seed), classifier=True)
+        return {(r.method, r.metric, r.subset): float(r.value) for r in table.itertuples()}
+
+    now, before = values(current), values(baseline)
+    problems = []
+    for key, old in before.items():
+        method, metric, subset = key
+        label = f"{method} {metric}" + ("" if subset == "all" else f" ({subset})")
+        if key not in now:
+            problems.append(f"{label}: in the baseline ({old:.4f}) but missing now")
+        elif abs(now[key] - old) > tolerance or (math.isnan(now[key]) != math.isnan(old)):
+            problems.append(f"{label}: {old:.4f} -> {now[key]:.4f} (moved {now[key] - old:+.4f}, tolerance {tolerance})")
+    return problems

@@ -1,0 +1,158 @@
+"""Summaries of results: each metric's own aggregate with a seeded bootstrap 95% CI over samples.
+
+A metric owns its aggregation (``Metric.sample_statistics`` and ``aggregate``: the mean
+of per-sample values for deletion and insertion, the mean of per-class hit rates for the
+pointing game); the bootstrap resamples samples with replacement 1000 times and takes
+the 2.5th and 97.5th percentiles of the aggregate. Subsets a metric flags as counted
+(pointing's ``constant``) are counted, and a metric's per-class breakdown adds rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RiseBenchError
+from ..evaluation.results import CLASSIFIER, CLASSIFIER_METRICS, read_frame
+from ..explainers.registry import is_baseline
+from ..files import write_atomic
+from ..metrics.base import METRICS, Metric, list_metrics
+
+BOOTSTRAP_SAMPLES = 1000
+SUMMARY_COLUMNS = ["method", "metric", "subset", "class", "value", "ci_low", "ci_high", "n"]
+#: What tells two settings of one (method, metric) apart.
+SETTINGS = ["params_hash", "metric_params"]
+
+
+def read_results(paths: Sequence[str | Path]) -> pd.DataFrame:
+    """Rows of one or more ``results.csv`` files (or run folders holding one), with a ``source`` column.
+
+    Rows repeated across files (same key and target) keep the last. A method that appears
+    with other settings (method or metric parameters) in another run keeps a row of its
+    own, named after the run folder: ``rise (runA)``.
+
+    Raises:
+        RiseBenchError: a file is missing or is not a results file.
+    """
+    frames = []
+    for source in paths:
+        path = Path(source)
+        if path.is_dir():
+            path = path / "results.csv"
+        frame = read_frame(path)
+        frame["source"] = str(path)
+        frames.append(frame)
+    rows = pd.concat(frames, ignore_index=True)
+    rows = rows.drop_duplicates(subset=["sample_id", "model", "method", "metric", "target", "subset", *SETTINGS], keep="last")
+    scored = rows[rows.method != CLASSIFIER]
+    settings = scored.groupby(["method", "metric"])[SETTINGS].apply(lambda g: len(g.drop_duplicates()))
+    for method in sorted({method for (method, _), count in settings.items() if count > 1}):
+        chosen = rows.method == method
+        rows.loc[chosen, "method"] = method + " (" + rows.loc[chosen, "source"].map(lambda s: Path(s).parent.name) + ")"
+    return rows
+
+
+def metric_of(name: str) -> type[Metric]:
+    """The registered metric of a results file's ``metric`` column.
+
+    Raises:
+        RiseBenchError: the name is not a registered metric (a file from another version or tool).
+    """
+    if name not in METRICS:
+        raise RiseBenchError(f"results hold metric '{name}', which this version does not know ({', '.join(list_metrics())})")
+    return METRICS.get(name)
+
+
+def bootstrap(statistics: np.ndarray, aggregate: Callable[[np.ndarray], np.ndarray], seed: int) -> tuple[float, float]:
+    """Percentile-bootstrap 95% CI of ``aggregate`` over the rows (samples) of ``statistics [n,k]``."""
+    count = len(statistics)
+    if count < 2:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, count, size=(BOOTSTRAP_SAMPLES, count))
+    values = aggregate(statistics[picks].sum(axis=1))
+    return float(np.nanpercentile(values, 2.5)), float(np.nanpercentile(values, 97.5))
+
+
+def estimate(rows: pd.DataFrame, metric: type[Metric], seed: int) -> tuple[float, float, float, int]:
+    """(value, ci_low, ci_high, n) of one method's rows of one metric and subset."""
+    statistics = metric.sample_statistics(rows)
+    matrix = statistics.to_numpy(dtype=float)
+    value = float(metric.aggregate(matrix.sum(axis=0))) if len(matrix) else math.nan
+    low, high = bootstrap(matrix, metric.aggregate, seed)
+    return value, low, high, metric.size(statistics)
+
+
+def per_sample(rows: pd.DataFrame, method: str, metric: str, subset: str = "all") -> pd.Series:
+    """A method's per-sample value of a metric (the mean over the sample's targets)."""
+    chosen = rows[(rows.method == method) & (rows.metric == metric) & (rows.subset == subset)]
+    return chosen.groupby("sample_id")["value"].mean()
+
+
+def baselines_last(methods: Iterable[str]) -> list[str]:
+    """``methods`` in their order, with the registered baselines moved to the end."""
+    methods = list(methods)
+    return [m for m in methods if not is_baseline(m)] + [m for m in methods if is_baseline(m)]
+
+
+def subsets_of(rows: pd.DataFrame, metric: type[Metric]) -> list[str]:
+    """A metric's subsets in a table's order: ``all``, the others as they appear, the counted ones last."""
+    found = list(dict.fromkeys(rows.subset))
+    middle = [s for s in found if s != "all" and s not in metric.counted_subsets]
+    return (["all"] if "all" in found else []) + middle + [s for s in metric.counted_subsets if s in found]
+
+
+def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The summary table (``SUMMARY_COLUMNS``): methods x metrics x subsets, per-class rows, classifier statistics."""
+    out = []
+    scored = rows[rows.method != CLASSIFIER]
+    names = [m for m in list_metrics() if m in set(scored.metric)]
+    for unknown in dict.fromkeys(scored.metric):
+        metric_of(unknown)
+    for method in baselines_last(dict.fromkeys(scored.method)):
+        mine = scored[scored.method == method]
+        for name in names:
+            metric = metric_of(name)
+            chosen = mine[mine.metric == name]
+            for subset in subsets_of(chosen, metric):
+                part = chosen[chosen.subset == subset]
+                if subset in metric.counted_subsets:
+                    out.append([method, name, subset, "all", float(len(part)), math.nan, math.nan, len(part)])
+                    continue
+                value, low, high, count = estimate(part, metric, seed)
+                out.append([method, name, subset, "all", value, low, high, count])
+                out += [[method, name, subset, cls, v, math.nan, math.nan, n] for cls, (v, n) in metric.breakdown(part).items()]
+    classifier = rows[rows.method == CLASSIFIER]
+    for name in CLASSIFIER_METRICS:
+        values = classifier[classifier.metric == name].groupby("sample_id")["value"].mean()
+        if len(values):
+            statistics = values.to_numpy(dtype=float)[:, None]
+            low, high = bootstrap(statistics, lambda totals, n=len(values): totals[..., 0] / n, seed)
+            out.append([CLASSIFIER, name, "all", "all", float(values.mean()), low, high, len(values)])
+    return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
+
+
+def is_counted(metric: str, subset: str) -> bool:
+    """Whether a summary row counts flags (pointing's ``constant``) rather than aggregating values."""
+    return metric in METRICS and subset in METRICS.get(metric).counted_subsets
+
+
+def overall(summary: pd.DataFrame, classifier: bool = False) -> pd.DataFrame:
+    """A summary's rows over every class, without counted subsets and (unless asked) the classifier's rows."""
+    keep = (summary["class"] == "all") & pd.Series(
+        [not is_counted(m, s) for m, s in zip(summary.metric, summary.subset, strict=True)], index=summary.index, dtype=bool
+    )
+    if not classifier:
+        keep &= summary.method != CLASSIFIER
+    return summary[keep]
+
+
+def summarise_file(results: Path, summary: Path, seed: int = 0) -> pd.DataFrame:
+    """Summarise ``results`` into ``summary`` (atomically) and return the table."""
+    table = summarise(read_results([results]), seed)
+    write_atomic(summary, table.to_csv(index=False))
+    return table

@@ -1,0 +1,54 @@
+"""Tables for people: summary cells for the terminal and a Markdown comparison, headers from the metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from .summary import metric_of, overall
+
+
+def estimate_text(mean: float, low: float, high: float) -> str:
+    """``0.123 [0.100, 0.150]``: a value with its CI (the CI left out when undefined)."""
+    return f"{mean:.3f}" + ("" if math.isnan(low) else f" [{low:.3f}, {high:.3f}]")
+
+
+def column_header(metric: str, subset: str, subset_word: str = ", {} subset") -> str:
+    """A metric's header (which way is better), with the subset when it is not ``all``."""
+    return metric_of(metric).header() + ("" if subset == "all" else subset_word.format(subset))
+
+
+def summary_grid(summary: pd.DataFrame) -> tuple[list[str], list[tuple[str, list[str]]]]:
+    """Headers and per-method cells (value [CI]) of a summary's overall rows, for display."""
+    rows = overall(summary)
+    columns = list(dict.fromkeys(zip(rows.metric, rows.subset, strict=True)))
+    headers = [column_header(m, s) for m, s in columns]
+    grid = []
+    for method in dict.fromkeys(rows.method):
+        cells = []
+        for metric, subset in columns:
+            match = rows[(rows.method == method) & (rows.metric == metric) & (rows.subset == subset)]
+            cells.append("" if match.empty else estimate_text(*match[["value", "ci_low", "ci_high"]].iloc[0]))
+        grid.append((method, cells))
+    return headers, grid
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """Methods x metrics as Markdown: value [CI], rank, and p against the best."""
+    columns = list(dict.fromkeys(zip(table.metric, table.subset, strict=True)))
+    header = ["method"] + [column_header(m, s, ", {}") for m, s in columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in dict.fromkeys(table.method):
+        cells = [method]
+        for metric, subset in columns:
+            match = table[(table.method == method) & (table.metric == metric) & (table.subset == subset)]
+            if match.empty:
+                cells.append("")
+                continue
+            r = match.iloc[0]
+            p = "" if math.isnan(r.p_vs_best) else f", p={r.p_vs_best:.2g}"
+            cells.append(f"{estimate_text(r['mean'], r.ci_low, r.ci_high)} (#{int(r['rank'])}{p})")
+        lines.append("| " + " | ".join(cells) + " |")
+    note = "Mean [bootstrap 95% CI] (#rank, paired Wilcoxon p against the best method on shared samples)."
+    return "\n".join(lines) + "\n\n" + note + "\n"

@@ -1,0 +1,16 @@
+"""Importable test helpers: data paths and tiny models with known answers."""
+
+from .models import (
+    REGION,
+    TINY_SIZE,
+    fraction_model,
+    linear_model,
+    make_region_model,
+    texture_images,
+)
+from .paths import COCO_ROOT, DATA, IMAGENET_SAMPLE, ROOT, VOC_ROOT
+
+__all__ = [
+    "COCO_ROOT", "DATA", "IMAGENET_SAMPLE", "REGION", "ROOT", "TINY_SIZE", "VOC_ROOT", "fraction_model", "linear_model",
+    "make_region_model", "texture_images",
+]
