@@ -129,7 +129,8 @@ def find_batch_size(model, *, log=None, limit: int | None = None) -> int:
 
 
 def batch_timings(model, largest: int) -> dict[int, float]:
-    """Seconds per image at 1, 2, 4, ... ``largest``; stops after two sizes 10% slower than the best, or out of memory."""
+    """Seconds per image at 1, 2, 4, ... ``largest``; stops after two sizes 10% slower than the best, or out of "
+    "memory."""
     timings: dict[int, float] = {}
     size, worse = 1, 0
     while size <= largest:

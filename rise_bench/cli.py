@@ -30,26 +30,45 @@ DEMO_IMAGE = "sample:chelsea"
 
 ModelOption = Annotated[
     Optional[str],
-    typer.Option("--model", "-m", help="torchvision or timm model name; 'timm/NAME' forces timm. Default: tf_efficientnet_lite0 (packaged ImageNet weights, works offline)."),
+    typer.Option(
+        "--model",
+        "-m",
+        help="torchvision or timm model name; 'timm/NAME' forces timm. Default: tf_efficientnet_lite0 (packaged "
+        "ImageNet weights, works offline).",
+    ),
 ]
 WeightsOption = Annotated[
     Optional[str],
-    typer.Option("--weights", "-w", help="Local checkpoint (state dict) or a torchvision weights tag like IMAGENET1K_V1; 'random' for untrained weights (speed tests). Default: the library's pretrained weights."),
+    typer.Option(
+        "--weights",
+        "-w",
+        help="Local checkpoint (state dict) or a torchvision weights tag like IMAGENET1K_V1; 'random' for untrained "
+        "weights (speed tests). Default: the library's pretrained weights.",
+    ),
 ]
 MethodOption = Annotated[
     list[str],
     typer.Option("--method", help="Method name(s), repeatable or comma-separated, or 'all'. See list-methods."),
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
-PrecisionOption = Annotated[str, typer.Option("--precision", help="fp32 or bf16 (autocast; fast only on hardware with bf16 units).")]
+PrecisionOption = Annotated[
+    str, typer.Option("--precision", help="fp32 or bf16 (autocast; fast only on hardware with bf16 units).")
+]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every stochastic method.")]
 BatchOption = Annotated[
     Optional[str],
-    typer.Option("--batch-size", "-b", help="Images per forward pass for every method, or 'auto' (the fastest on this device, found once and cached). Default: 8 on CPUs, auto elsewhere."),
+    typer.Option(
+        "--batch-size",
+        "-b",
+        help="Images per forward pass for every method, or 'auto' (the fastest on this device, found once and "
+        "cached). Default: 8 on CPUs, auto elsewhere.",
+    ),
 ]
 ParamOption = Annotated[
     list[str],
-    typer.Option("--param", "-p", help="Method parameter KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. rise.num_masks=8000)."),
+    typer.Option(
+        "--param", "-p", help="Method parameter KEY=VALUE or METHOD.KEY=VALUE, repeatable (e.g. rise.num_masks=8000)."
+    ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
@@ -69,18 +88,35 @@ def user_errors():
 
 @app.command()
 def explain(
-    images: Annotated[Optional[list[str]], typer.Argument(help="Image files, or sample:NAME for a bundled photograph. None: a demo on sample:chelsea with --quick settings.", show_default=False)] = None,
+    images: Annotated[
+        Optional[list[str]],
+        typer.Argument(
+            help="Image files, or sample:NAME for a bundled photograph. None: a demo on sample:chelsea with --quick "
+            "settings.",
+            show_default=False,
+        ),
+    ] = None,
     model: ModelOption = None,
     weights: WeightsOption = None,
     method: MethodOption = ["all"],  # noqa: B006 - Typer reads the default
-    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Class to explain, by index or name. Default: the top-1 prediction.")] = None,
+    target: Annotated[
+        Optional[str],
+        typer.Option("--target", "-t", help="Class to explain, by index or name. Default: the top-1 prediction."),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("explanations"),
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
     seed: SeedOption = 0,
     batch_size: BatchOption = None,
     param: ParamOption = [],  # noqa: B006
-    quick: Annotated[bool, typer.Option("--quick", help="Reduced sample counts (RISE 1000 masks, LIME 300 samples, perturbation 100 steps) instead of the paper's.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="Reduced sample counts (RISE 1000 masks, LIME 300 samples, perturbation 100 steps) instead of the "
+            "paper's.",
+        ),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Explain a classifier's decision on images with one or more saliency methods.
@@ -111,7 +147,7 @@ def explain(
         target_index = classifier.class_index(target) if target is not None else None
     failures = 0
     with progress_display(quiet) as make_reporter:
-        for source, name in zip(images, output_names(images)):
+        for source, name in zip(images, output_names(images), strict=True):
             try:
                 with user_errors():
                     result = explain_image(
@@ -145,32 +181,93 @@ def _print_result(result, classes) -> None:
 
 @app.command()
 def evaluate(
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML run config (see configs/); options given here override it.")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="samples (bundled photos), imagenet, voc, coco or folder.")] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", "-c", help="TOML run config (see configs/); options given here override it."),
+    ] = None,
+    dataset: Annotated[
+        Optional[str], typer.Option("--dataset", "-d", help="samples (bundled photos), imagenet, voc, coco or folder.")
+    ] = None,
     root: Annotated[Optional[str], typer.Option("--root", help="Data set folder.")] = None,
-    split: Annotated[Optional[str], typer.Option("--split", help="VOC image set or COCO split (default test / val2017).")] = None,
+    split: Annotated[
+        Optional[str], typer.Option("--split", help="VOC image set or COCO split (default test / val2017).")
+    ] = None,
     model: ModelOption = None,
     weights: WeightsOption = None,
-    method: Annotated[Optional[list[str]], typer.Option("--method", help="Method name(s) or 'all' (default all; see list-methods); the baselines are added unless --no-baselines.")] = None,
-    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Metric name(s), repeatable or comma-separated, or 'all' (see list-metrics). Default: the localisation metrics on data sets with boxes or masks (voc, coco), the others elsewhere.")] = None,
+    method: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--method",
+            help="Method name(s) or 'all' (default all; see list-methods); the baselines are added unless "
+            "--no-baselines.",
+        ),
+    ] = None,
+    metric: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--metric",
+            help="Metric name(s), repeatable or comma-separated, or 'all' (see list-metrics). Default: the "
+            "localisation metrics on data sets with boxes or masks (voc, coco), the others elsewhere.",
+        ),
+    ] = None,
     param: ParamOption = [],  # noqa: B006
-    quick: Annotated[Optional[bool], typer.Option("--quick/--paper", help="Reduced sample counts instead of the papers' settings.")] = None,
-    maps: Annotated[Optional[str], typer.Option("--maps", help="Score saved maps MAPS/<method>/<sample_id>.npy instead of explaining.")] = None,
+    quick: Annotated[
+        Optional[bool], typer.Option("--quick/--paper", help="Reduced sample counts instead of the papers' settings.")
+    ] = None,
+    maps: Annotated[
+        Optional[str],
+        typer.Option("--maps", help="Score saved maps MAPS/<method>/<sample_id>.npy instead of explaining."),
+    ] = None,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output folder (default runs/latest).")] = None,
-    resume: Annotated[Optional[bool], typer.Option("--resume", help="Continue OUT/results.csv, skipping finished results.")] = None,
+    resume: Annotated[
+        Optional[bool], typer.Option("--resume", help="Continue OUT/results.csv, skipping finished results.")
+    ] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N samples.")] = None,
     ids: Annotated[Optional[str], typer.Option("--ids", help="File with the sample ids to use, one per line.")] = None,
-    sample: Annotated[Optional[int], typer.Option("--sample", min=1, help="A seeded random subset of N samples.")] = None,
+    sample: Annotated[
+        Optional[int], typer.Option("--sample", min=1, help="A seeded random subset of N samples.")
+    ] = None,
     batch_size: BatchOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of stochastic methods and baselines (per sample).")] = None,
-    target: Annotated[Optional[str], typer.Option("--target", help="Class explained for deletion/insertion: top1 (default) or label.")] = None,
-    step: Annotated[Optional[int], typer.Option("--step", min=1, help="Shorthand for the step parameter of every selected metric that has one (pixels per step; default: input width).")] = None,
-    labelmap: Annotated[Optional[str], typer.Option("--labelmap", help="ImageNet class map TOML for VOC/COCO pointing (default: bundled).")] = None,
-    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="Score the registered baselines too (see list-methods).")] = None,
-    download: Annotated[Optional[bool], typer.Option("--download", help="Download VOC 2007 through torchvision (online).")] = None,
-    shard: Annotated[Optional[str], typer.Option("--shard", help="I/N: evaluate only shard I (0-based) of N into OUT/parts/; the last shard to finish merges (see also torchrun, rise-bench merge).")] = None,
+    seed: Annotated[
+        Optional[int], typer.Option("--seed", help="Seed of stochastic methods and baselines (per sample).")
+    ] = None,
+    target: Annotated[
+        Optional[str],
+        typer.Option(
+            "--target",
+            help="Class explained for the metrics that follow the prediction: top1 (default) or label (ImageNet).",
+        ),
+    ] = None,
+    step: Annotated[
+        Optional[int],
+        typer.Option(
+            "--step",
+            min=1,
+            help="Shorthand for the step parameter of every selected metric that has one (pixels per step; default: "
+            "input width).",
+        ),
+    ] = None,
+    labelmap: Annotated[
+        Optional[str],
+        typer.Option("--labelmap", help="ImageNet class map TOML for VOC/COCO pointing (default: bundled)."),
+    ] = None,
+    baselines: Annotated[
+        Optional[bool],
+        typer.Option("--baselines/--no-baselines", help="Score the registered baselines too (see list-methods)."),
+    ] = None,
+    download: Annotated[
+        Optional[bool], typer.Option("--download", help="Download VOC 2007 through torchvision (online).")
+    ] = None,
+    shard: Annotated[
+        Optional[str],
+        typer.Option(
+            "--shard",
+            help="I/N: evaluate only shard I (0-based) of N into OUT/parts/; the last shard to finish merges (see "
+            "also torchrun, rise-bench merge).",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Score saliency methods with the registered metrics (see list-metrics) over a data set.
@@ -183,10 +280,32 @@ def evaluate(
 
     with user_errors():
         run_config = RunConfig.from_sources(
-            config, dataset=dataset, root=root, split=split, model=model, weights=weights, methods=method,
-            metrics=metric, params=param, quick=quick, maps=maps, out=out, resume=resume, limit=limit,
-            ids=ids, sample=sample, batch_size=batch_size, device=device, precision=precision, seed=seed,
-            target=target, step=step, labelmap=labelmap, baselines=baselines, download=download, shard=shard,
+            config,
+            dataset=dataset,
+            root=root,
+            split=split,
+            model=model,
+            weights=weights,
+            methods=method,
+            metrics=metric,
+            params=param,
+            quick=quick,
+            maps=maps,
+            out=out,
+            resume=resume,
+            limit=limit,
+            ids=ids,
+            sample=sample,
+            batch_size=batch_size,
+            device=device,
+            precision=precision,
+            seed=seed,
+            target=target,
+            step=step,
+            labelmap=labelmap,
+            baselines=baselines,
+            download=download,
+            shard=shard,
         )
         with progress_display(quiet) as make_reporter:
             outcome = run_evaluation(run_config, make_reporter, log=lambda line: err_console.print(line))
@@ -195,9 +314,14 @@ def evaluate(
     else:
         part = outcome.shard.part(outcome.out)
         console.print(
-            f"shard {outcome.shard.label}: {outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, "
+            f"shard {outcome.shard.label}: {outcome.samples_done} samples evaluated, {outcome.samples_skipped} "
+            f"already done, "
             f"in {outcome.seconds:.0f}s; results: {part}"
-            + ("" if outcome.shard.torchrun else f". Other shards still running; the last one merges (or: rise-bench merge {outcome.out})"),
+            + (
+                ""
+                if outcome.shard.torchrun
+                else f". Other shards still running; the last one merges (or: rise-bench merge {outcome.out})"
+            ),
             soft_wrap=True,
         )
     if outcome.failures:
@@ -222,14 +346,18 @@ def _print_summary(outcome) -> None:
     overall = summary[summary["class"] == "all"]
     classifier = overall[overall.method == "classifier"].set_index("metric")
     if "top1" in classifier.index:
-        console.print(f"classifier top-1 accuracy on these samples: {classifier.loc['top1', 'value']:.1%} (n={int(classifier.loc['top1', 'n'])})")
+        console.print(
+            f"classifier top-1 accuracy on these samples: {classifier.loc['top1', 'value']:.1%} "
+            f"(n={int(classifier.loc['top1', 'n'])})"
+        )
     if "target_is_label" in classifier.index:
         console.print(f"explained target equals the label: {classifier.loc['target_is_label', 'value']:.1%}")
     if outcome.skipped_classes:
         skipped = ", ".join(f"{name} ({count})" for name, count in sorted(outcome.skipped_classes.items()))
         console.print(f"classes skipped (no ImageNet counterpart in the class map): {skipped}", soft_wrap=True)
     who = f"shard {outcome.shard.label}: " if outcome.shard.split else ""
-    work = f"{who}{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, in {outcome.seconds:.0f}s; "
+    work = f"{who}{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, "
+    work += f"in {outcome.seconds:.0f}s; "
     console.print(
         (work if outcome.samples_done or outcome.samples_skipped else "")
         + f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/"
@@ -241,9 +369,16 @@ def _print_summary(outcome) -> None:
 @app.command()
 def compare(
     results: Annotated[list[Path], typer.Argument(help="results.csv files or run folders.", show_default=False)],
-    baseline: Annotated[Optional[Path], typer.Option("--baseline", help="Baseline results.csv: exit 1 if a mean moved beyond --tolerance.")] = None,
-    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Absolute tolerance on the means for --baseline.")] = 0.02,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the table and plots.")] = Path("comparison"),
+    baseline: Annotated[
+        Optional[Path],
+        typer.Option("--baseline", help="Baseline results.csv: exit 1 if a mean moved beyond --tolerance."),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", min=0.0, help="Absolute tolerance on the means for --baseline.")
+    ] = 0.02,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder for the table and plots.")] = Path(
+        "comparison"
+    ),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
 ) -> None:
     """Put runs side by side: table with CIs, ranks and significance, curves and a gallery."""
@@ -261,15 +396,26 @@ def compare(
         text = markdown_table(table)
         write_atomic(out / "compare.md", text)
         folders = [p if p.is_dir() else p.parent for p in results]
-        pictures = [name for name, made in (("curves.png", plot_curves(folders, out / "curves.png")), ("gallery.png", plot_gallery(folders, out / "gallery.png"))) if made]
+        pictures = [
+            name
+            for name, made in (
+                ("curves.png", plot_curves(folders, out / "curves.png")),
+                ("gallery.png", plot_gallery(folders, out / "gallery.png")),
+            )
+            if made
+        ]
         console.print(text, soft_wrap=True, markup=False)
-        console.print(f"wrote {out}/compare.csv, {out}/compare.md" + "".join(f", {out}/{p}" for p in pictures), soft_wrap=True)
+        console.print(
+            f"wrote {out}/compare.csv, {out}/compare.md" + "".join(f", {out}/{p}" for p in pictures), soft_wrap=True
+        )
         if baseline is not None:
             problems = regressions(rows, read_results([baseline]), tolerance, seed)
             if problems:
                 for line in problems:
                     err_console.print(f"regression: {line}")
-                err_console.print(f"[bold red]{len(problems)} result(s) moved beyond tolerance {tolerance} from {baseline}[/]")
+                err_console.print(
+                    f"[bold red]{len(problems)} result(s) moved beyond tolerance {tolerance} from {baseline}[/]"
+                )
                 raise typer.Exit(1)
             console.print(f"no result moved beyond tolerance {tolerance} from {baseline}")
 
@@ -297,7 +443,9 @@ def merge(
 
 @app.command("list-models")
 def list_models_command(
-    filter_text: Annotated[str, typer.Argument(help="Substring or glob (e.g. 'resnet*') to filter names.", show_default=False)] = "",
+    filter_text: Annotated[
+        str, typer.Argument(help="Substring or glob (e.g. 'resnet*') to filter names.", show_default=False)
+    ] = "",
 ) -> None:
     """List the classifier names that torchvision and timm know."""
     from .models import DEFAULT_MODEL, EMBEDDED_WEIGHTS, list_models

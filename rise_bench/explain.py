@@ -52,12 +52,10 @@ def top_predictions(model: Classifier, image: torch.Tensor, k: int = 5) -> list[
     with torch.inference_mode():
         probabilities = model.scores(image[None], "softmax")[0]
     values, indices = probabilities.topk(min(k, probabilities.numel()))
-    return [(int(i), model.classes[int(i)], float(v)) for v, i in zip(values, indices)]
+    return [(int(i), model.classes[int(i)], float(v)) for v, i in zip(values, indices, strict=True)]
 
 
-def side_by_side(
-    image: Image.Image, maps: dict[str, np.ndarray], title: str, path: Path
-) -> None:
+def side_by_side(image: Image.Image, maps: dict[str, np.ndarray], title: str, path: Path) -> None:
     """Save the photograph and one overlay per method in a row, with ``title`` above."""
     import matplotlib
 
@@ -69,7 +67,7 @@ def side_by_side(
     figure, axes = plt.subplots(1, panels, figsize=(2.8 * aspect * panels, 3.3), squeeze=False)
     axes[0, 0].imshow(image)
     axes[0, 0].set_title("image", fontsize=10)
-    for axis, (method, saliency) in zip(axes[0, 1:], maps.items()):
+    for axis, (method, saliency) in zip(axes[0, 1:], maps.items(), strict=True):
         axis.imshow(overlay(image, saliency))
         axis.set_title(method, fontsize=10)
     for axis in axes[0]:
@@ -145,4 +143,3 @@ def explain_image(
     write_atomic(folder / "explanation.json", json.dumps(record, indent=2))
     result.files += [folder / "all-methods.png", folder / "explanation.json"]
     return result
-

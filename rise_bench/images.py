@@ -41,8 +41,7 @@ def sample_image_path(name: str) -> Path:
 
     if name not in SAMPLE_IMAGES:
         raise ImageError(
-            f"unknown sample image '{name}'{close_matches(name, SAMPLE_IMAGES)}; "
-            f"choose from {', '.join(SAMPLE_IMAGES)}"
+            f"unknown sample image '{name}'{close_matches(name, SAMPLE_IMAGES)}; choose from {', '.join(SAMPLE_IMAGES)}"
         )
     return Path(skimage.data.__file__).parent / SAMPLE_IMAGES[name]
 
@@ -51,7 +50,7 @@ def resolve_image_path(source: str | os.PathLike) -> Path:
     """Turn ``sample:NAME`` into a bundled file's path; other paths pass through."""
     text = str(source)
     if text.startswith(SAMPLE_PREFIX):
-        return sample_image_path(text[len(SAMPLE_PREFIX):])
+        return sample_image_path(text[len(SAMPLE_PREFIX) :])
     return Path(text)
 
 

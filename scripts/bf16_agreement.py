@@ -23,9 +23,19 @@ from rise_bench.evaluation.runner import evaluate
 def run(args, precision: str) -> tuple[pd.DataFrame, float]:
     out = Path(args.out) / precision
     config = RunConfig(
-        dataset="imagenet", root=args.root, limit=args.limit, methods=args.methods, metrics=["deletion", "insertion"],
-        params=args.param, model=args.model, device=args.device, precision=precision, batch_size=args.batch_size, step=args.step,
-        out=str(out), resume=True,
+        dataset="imagenet",
+        root=args.root,
+        limit=args.limit,
+        methods=args.methods,
+        metrics=["deletion", "insertion"],
+        params=args.param,
+        model=args.model,
+        device=args.device,
+        precision=precision,
+        batch_size=args.batch_size,
+        step=args.step,
+        out=str(out),
+        resume=True,
     )
     started = time.perf_counter()
     evaluate(config, log=print)
@@ -40,7 +50,9 @@ def main() -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--methods", nargs="+", default=["rise", "gradcam", "gradient"])
     parser.add_argument("--param", nargs="*", default=["rise.num_masks=1000"])
-    parser.add_argument("--step", type=int, default=None, help="Pixels per deletion/insertion step (default: the width).")
+    parser.add_argument(
+        "--step", type=int, default=None, help="Pixels per deletion/insertion step (default: the width)."
+    )
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", default="auto")
     parser.add_argument("--out", default="runs/bf16-agreement")
@@ -50,10 +62,17 @@ def main() -> None:
     key = ["sample_id", "method", "metric"]
     joined = full[key + ["value"]].merge(half[key + ["value"]], on=key, suffixes=("_fp32", "_bf16"))
     joined["difference"] = joined.value_bf16 - joined.value_fp32
-    table = joined.groupby(["method", "metric"]).agg(
-        fp32=("value_fp32", "mean"), bf16=("value_bf16", "mean"), mean_difference=("difference", "mean"),
-        largest_image_difference=("difference", lambda d: d.abs().max()), n=("difference", "size"),
-    ).reset_index()
+    table = (
+        joined.groupby(["method", "metric"])
+        .agg(
+            fp32=("value_fp32", "mean"),
+            bf16=("value_bf16", "mean"),
+            mean_difference=("difference", "mean"),
+            largest_image_difference=("difference", lambda d: d.abs().max()),
+            n=("difference", "size"),
+        )
+        .reset_index()
+    )
     table["within_0.01"] = table.mean_difference.abs() <= 0.01
     print(f"fp32 run {full_seconds:.0f}s, bf16 run {half_seconds:.0f}s (speed-up {full_seconds / half_seconds:.2f}x)")
     print("| " + " | ".join(table.columns) + " |")

@@ -60,7 +60,11 @@ class Attribution:
 
 
 def forward_category() -> str:
-    return "model forward, with autograd" if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() else "model forward, no autograd"
+    return (
+        "model forward, with autograd"
+        if torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
+        else "model forward, no autograd"
+    )
 
 
 def instrument(attribution: Attribution) -> None:
@@ -101,8 +105,12 @@ def main() -> None:
         runner_module.evaluate(config, log=lambda line: None)
         attribution._charge()
         total = time.perf_counter() - started
-    lines = [f"### {args.title}: `{args.config}`, {torch.get_num_threads()} threads, {total:.1f} s wall", "",
-             "| where | seconds | share | calls |", "|---|---|---|---|"]
+    lines = [
+        f"### {args.title}: `{args.config}`, {torch.get_num_threads()} threads, {total:.1f} s wall",
+        "",
+        "| where | seconds | share | calls |",
+        "|---|---|---|---|",
+    ]
     for category, seconds in sorted(attribution.seconds.items(), key=lambda item: -item[1]):
         lines.append(f"| {category} | {seconds:.1f} | {seconds / total:.1%} | {attribution.calls.get(category, '')} |")
     text = "\n".join(lines) + "\n"

@@ -17,8 +17,17 @@ from .helpers import IMAGENET_SAMPLE
 from .test_images import odd_images
 
 #: Tiny sample counts so that every method runs in seconds on the real model.
-FAST = ["--param", "rise.num_masks=48", "--param", "lime.num_samples=24", "--param", "perturbation.iterations=3",
-        "--batch-size", "8", "--quiet"]
+FAST = [
+    "--param",
+    "rise.num_masks=48",
+    "--param",
+    "lime.num_samples=24",
+    "--param",
+    "perturbation.iterations=3",
+    "--batch-size",
+    "8",
+    "--quiet",
+]
 METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation"]
 
 runner = CliRunner()
@@ -55,7 +64,11 @@ def test_explain_target_by_name_and_demo_without_images(tmp_path):
     assert result.exit_code == 0, result.output
     assert "No image given" in result.output and "1000 masks" in result.output
     record = json.loads((tmp_path / "chelsea" / "explanation.json").read_text())
-    assert record["target"] == {"index": 281, "class": "tabby", "probability": pytest.approx(record["target"]["probability"])}
+    assert record["target"] == {
+        "index": 281,
+        "class": "tabby",
+        "probability": pytest.approx(record["target"]["probability"]),
+    }
     assert set(record["methods"]) == {"gradcam", "rise"}
     assert record["methods"]["rise"]["params"]["num_masks"] == 48  # --param beats --quick
 
@@ -70,14 +83,20 @@ def test_bad_files_fail_alone_and_the_others_are_explained(tmp_path):
 
     Image.new("RGB", (1, 1)).save(inputs / "tiny.png")
     (inputs / "folder").mkdir()
-    bad = [inputs / "missing.jpg", inputs / "folder", inputs / "notes.txt", inputs / "truncated.jpg", inputs / "tiny.png"]
+    bad = [
+        inputs / "missing.jpg",
+        inputs / "folder",
+        inputs / "notes.txt",
+        inputs / "truncated.jpg",
+        inputs / "tiny.png",
+    ]
     out = tmp_path / "out"
     result = run("explain", *bad, *converted.values(), "--method", "gradcam", "--out", out, "--quiet")
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     errors = error_lines(result.output)
     assert len(errors) == len(bad)
-    for path, line in zip(bad, errors):
+    for path, line in zip(bad, errors, strict=True):
         assert str(path) in line
     for path in converted.values():
         assert (out / path.stem / "gradcam.npy").exists(), path
@@ -104,7 +123,7 @@ def test_unknown_names_are_usage_errors(tmp_path, args, message):
 
 
 def test_missing_weights_offline_is_one_line_and_exit_1(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "_network_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(models, "network_reachable", lambda host, timeout=3.0: False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     result = run("explain", "sample:chelsea", "--model", "resnet18", "--out", tmp_path / "out", "--quiet")
     assert result.exit_code == 1
@@ -119,7 +138,17 @@ def test_list_models_and_methods():
     assert "tf_efficientnet_lite0" in result.output and "default" in result.output
     result = run("list-methods")
     assert result.exit_code == 0
-    for text in ["rise", "num_masks", "4000", "gradcam", "lime", "perturbation", "smoothgrad", "baseline center", "baseline random"]:
+    for text in [
+        "rise",
+        "num_masks",
+        "4000",
+        "gradcam",
+        "lime",
+        "perturbation",
+        "smoothgrad",
+        "baseline center",
+        "baseline random",
+    ]:
         assert text in result.output
     assert result.output.index("baseline center") > result.output.index("method perturbation")
 
@@ -137,6 +166,8 @@ def test_list_metrics_reads_the_registry():
 
 
 def test_console_script_entry_point():
-    completed = subprocess.run([sys.executable, "-m", "rise_bench", "--help"], capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-m", "rise_bench", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0
     assert "explain" in completed.stdout and "list-methods" in completed.stdout and "list-metrics" in completed.stdout

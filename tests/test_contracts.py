@@ -110,8 +110,15 @@ def oracle_sample(image_size: tuple[int, int]) -> Sample:
     """A sample whose one annotated class (0, "region") has a box exactly on the region model's region."""
     height, width = image_size
     scale_y, scale_x = height / TINY_SIZE[0], width / TINY_SIZE[1]
-    box = (REGION[1].start * scale_x + 1, REGION[0].start * scale_y + 1, REGION[1].stop * scale_x, REGION[0].stop * scale_y)
-    picture = Image.fromarray((texture_images(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).resize((width, height))
+    box = (
+        REGION[1].start * scale_x + 1,
+        REGION[0].start * scale_y + 1,
+        REGION[1].stop * scale_x,
+        REGION[0].stop * scale_y,
+    )
+    picture = Image.fromarray((texture_images(1)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)).resize(
+        (width, height)
+    )
     return Sample(id="oracle", image=picture, labels=[0], boxes=[(0, box)], difficult=[False])
 
 
@@ -119,7 +126,14 @@ def context_for(metric, model):
     sample = oracle_sample((80, 112))
     image = texture_images(1)
     return SampleContext.build(
-        sample, image, model, [metric], label=0, explain_label=True, annotated_model=model, classes=model.classes,
+        sample,
+        image,
+        model,
+        [metric],
+        label=0,
+        explain_label=True,
+        annotated_model=model,
+        classes=model.classes,
         scorable=range(len(model.classes)),
     )
 

@@ -109,13 +109,19 @@ def test_coco_crowd_regions_are_ground_truth_as_in_torchray():
     sample = coco.load(str(crowd["image_id"]))
     label = coco.category_ids.index(crowd["category_id"])
     crowd_mask = coco.coco.annToMask(crowd).astype(bool)
-    instances = [a for a in document["annotations"] if a["image_id"] == crowd["image_id"] and a["category_id"] == crowd["category_id"]]
+    instances = [
+        a
+        for a in document["annotations"]
+        if a["image_id"] == crowd["image_id"] and a["category_id"] == crowd["category_id"]
+    ]
     union = np.zeros(sample.size, dtype=bool)
     for annotation in instances:  # TorchRay's coco_as_mask: every annotation of the class, crowds included
         union |= coco.coco.annToMask(annotation).astype(bool)
     np.testing.assert_array_equal(sample.ground_truth(label), union)
     assert (sample.ground_truth(label) & crowd_mask).any()
-    np.testing.assert_array_equal(sample.ground_truth(label, crowds=False), sample.masks.get(label, np.zeros(sample.size, bool)))
+    np.testing.assert_array_equal(
+        sample.ground_truth(label, crowds=False), sample.masks.get(label, np.zeros(sample.size, bool))
+    )
 
 
 def test_a_point_on_a_crowd_region_is_a_hit_unless_crowds_are_left_out():
@@ -133,8 +139,14 @@ def test_a_point_on_a_crowd_region_is_a_hit_unless_crowds_are_left_out():
     saliency = torch.zeros(sample.size)
     saliency[rows[0], cols[0]] = 1.0
     context = SampleContext(
-        sample=sample, image=torch.zeros(1, 3, 8, 8), model=None, probabilities=torch.zeros(1), target=0,
-        annotated_model="model", classes=coco.classes, scorable=frozenset(range(80)),
+        sample=sample,
+        image=torch.zeros(1, 3, 8, 8),
+        model=None,
+        probabilities=torch.zeros(1),
+        target=0,
+        annotated_model="model",
+        classes=coco.classes,
+        scorable=frozenset(range(80)),
     )
     hits = {}
     for crowds in (True, False):
@@ -193,7 +205,9 @@ def test_imagenet_layouts(tmp_path):
     flat = tmp_path / "val"
     flat.mkdir()
     shutil.copy(IMAGENET_SAMPLE / "n02124075_Egyptian_cat.JPEG", flat / "ILSVRC2012_val_00000001.JPEG")
-    (flat / "LOC_val_solution.csv").write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n02124075 1 2 3 4 n02124075 5 6 7 8\n")
+    (flat / "LOC_val_solution.csv").write_text(
+        "ImageId,PredictionString\nILSVRC2012_val_00000001,n02124075 1 2 3 4 n02124075 5 6 7 8\n"
+    )
     assert open_dataset("imagenet", flat).load("ILSVRC2012_val_00000001").labels == [285]
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -21,12 +21,30 @@ from .helpers import IMAGENET_SAMPLE, ROOT
 
 #: 4 ImageNet images, RISE with few masks and Grad-CAM, 9-point curves.
 SMALL = dict(
-    dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=4, methods=["gradcam,rise"],
-    params=["rise.num_masks=16"], step=224 * 28, batch_size=9,
+    dataset="imagenet",
+    root=str(IMAGENET_SAMPLE),
+    limit=4,
+    methods=["gradcam,rise"],
+    params=["rise.num_masks=16"],
+    step=224 * 28,
+    batch_size=9,
 )
 CLI_SMALL = [
-    "--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--limit", "4", "--method", "gradcam,rise",
-    "--param", "rise.num_masks=16", "--step", str(224 * 28), "--batch-size", "9", "--quiet",
+    "--dataset",
+    "imagenet",
+    "--root",
+    str(IMAGENET_SAMPLE),
+    "--limit",
+    "4",
+    "--method",
+    "gradcam,rise",
+    "--param",
+    "rise.num_masks=16",
+    "--step",
+    str(224 * 28),
+    "--batch-size",
+    "9",
+    "--quiet",
 ]
 
 cli = CliRunner()
@@ -40,7 +58,7 @@ def keyed_values(path) -> dict[tuple, float]:
         rows = list(reader)
     keys = [tuple(r[c] for c in COLUMNS if c not in ("run_id", "value", "seconds", "dataset")) for r in rows]
     assert len(keys) == len(set(keys)), "duplicate rows"
-    return {key: float(r["value"]) for key, r in zip(keys, rows)}
+    return {key: float(r["value"]) for key, r in zip(keys, rows, strict=True)}
 
 
 def sample_order(path) -> list[str]:
@@ -117,8 +135,19 @@ def test_torchrun_with_two_gloo_processes_equals_one_process(tmp_path):
     single, split = tmp_path / "one", tmp_path / "two"
     command = [sys.executable, "-m", "rise_bench", "evaluate", *CLI_SMALL]
     subprocess.run([*command, "--out", str(single)], check=True, env=env, cwd=ROOT, capture_output=True)
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "rise_bench"]
-    done = subprocess.run([*torchrun, "evaluate", *CLI_SMALL, "--out", str(split)], env=env, cwd=ROOT, capture_output=True, text=True)
+    torchrun = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "rise_bench",
+    ]
+    done = subprocess.run(
+        [*torchrun, "evaluate", *CLI_SMALL, "--out", str(split)], env=env, cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert sorted(p.name for p in (split / "parts").glob("*.done")) == ["results-0-of-2.done", "results-1-of-2.done"]
     assert_same_results(single / "results.csv", split / "results.csv")

@@ -66,15 +66,21 @@ def test_the_batch_size_is_a_call_argument_not_a_parameter(region_model):
         hook.remove()
     assert sizes == [6, 6, 6, 2]
     seen = []
-    rise.explain(region_model, texture_images(1), [0], batch_size=10, progress=lambda done, total: seen.append((done, total)))
+    rise.explain(
+        region_model, texture_images(1), [0], batch_size=10, progress=lambda done, total: seen.append((done, total))
+    )
     assert seen == [(10, 20), (20, 20)]
 
 
 def test_smoothgrad_seeds_are_per_image(region_model):
     images = texture_images(1, seed=4)
     explainer = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=6)
-    assert torch.equal(explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[1]))
-    assert not torch.equal(explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[2]))
+    assert torch.equal(
+        explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[1])
+    )
+    assert not torch.equal(
+        explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[2])
+    )
 
 
 # -- analytic answers ------------------------------------------------------------------
@@ -84,7 +90,9 @@ def test_gradient_of_a_linear_model_is_its_weights():
     targets = torch.tensor([2, 0])
     vanilla = rise_bench.create_explainer("gradient").explain(model, images, targets)
     torch.testing.assert_close(vanilla, weight[targets].abs().amax(dim=1))
-    smooth = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=5).explain(model, images, targets)
+    smooth = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=5).explain(
+        model, images, targets
+    )
     torch.testing.assert_close(smooth, weight[targets].abs().amax(dim=1), atol=1e-5, rtol=1e-5)
     times_input = rise_bench.create_explainer("gradient", input_x_gradient=True).explain(model, images, targets)
     torch.testing.assert_close(times_input, (weight[targets] * images).abs().amax(dim=1))
@@ -94,7 +102,9 @@ def test_gradcam_equals_a_hand_computation():
     torch.manual_seed(0)
     conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
     net = nn.Sequential(conv, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
-    model = Classifier(net, name="small", classes=["a", "b", "c"], input_size=(12, 16), mean=(0, 0, 0), std=(1, 1, 1), cam_layer=net[1])
+    model = Classifier(
+        net, name="small", classes=["a", "b", "c"], input_size=(12, 16), mean=(0, 0, 0), std=(1, 1, 1), cam_layer=net[1]
+    )
     images = torch.randn(2, 3, 12, 16)
     targets = torch.tensor([1, 2])
     saliency = rise_bench.create_explainer("gradcam").explain(model, images, targets)
@@ -121,7 +131,9 @@ def test_rise_masks_follow_the_reference_construction():
     # mask 0 is its grid upsampled to (s+1)*cell and cropped at its shift
     cell = (8, 5)
     grid = masks.grids[0][None, None]
-    upsampled = nn.functional.interpolate(grid, size=(5 * cell[0], 5 * cell[1]), mode="bilinear", align_corners=False)[0, 0]
+    upsampled = nn.functional.interpolate(grid, size=(5 * cell[0], 5 * cell[1]), mode="bilinear", align_corners=False)[
+        0, 0
+    ]
     dy, dx = masks.shifts[0]
     torch.testing.assert_close(batch[0], upsampled[dy : dy + 30, dx : dx + 20])
 
@@ -147,7 +159,9 @@ def test_weighted_ridge_matches_the_closed_form():
     values = features @ torch.tensor([[1.0], [-2.0], [0.5], [0.0], [3.0], [1.0]], dtype=torch.float64) + 0.7
     weights = torch.rand(50, generator=generator, dtype=torch.float64)
     coefficients = weighted_ridge(features, values, weights, alpha=1e-9)
-    torch.testing.assert_close(coefficients[:, 0], torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0, 1.0], dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        coefficients[:, 0], torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0, 1.0], dtype=torch.float64), atol=1e-6, rtol=0
+    )
     shrunk = weighted_ridge(features, values, weights, alpha=10.0)
     assert float(shrunk.abs().sum()) < float(coefficients.abs().sum())
 

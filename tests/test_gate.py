@@ -29,7 +29,19 @@ def test_ci_config_reproduces_the_committed_baseline(tmp_path, monkeypatch):
     perturbed = perturbed[~((perturbed.method == "gradcam") & (perturbed.metric == "insertion"))]
     perturbed_path = tmp_path / "perturbed.csv"
     perturbed.to_csv(perturbed_path, index=False)
-    result = runner.invoke(app, ["compare", str(out), "--baseline", str(perturbed_path), "--tolerance", "0.02", "--out", str(tmp_path / "cmp2")])
+    result = runner.invoke(
+        app,
+        [
+            "compare",
+            str(out),
+            "--baseline",
+            str(perturbed_path),
+            "--tolerance",
+            "0.02",
+            "--out",
+            str(tmp_path / "cmp2"),
+        ],
+    )
     assert result.exit_code == 1
     assert "regression: rise deletion" in result.output
     assert "gradcam insertion" not in result.output  # only in the run, not the baseline: not a regression

@@ -33,7 +33,9 @@ from .helpers import fraction_model
 
 def test_registry_lists_the_metrics_with_their_directions():
     assert list_metrics() == ["deletion", "insertion", "pointing"]
-    assert default_metrics(localised=False) == ["deletion", "insertion"] and default_metrics(localised=True) == ["pointing"]
+    assert default_metrics(localised=False) == ["deletion", "insertion"] and default_metrics(localised=True) == [
+        "pointing"
+    ]
     with pytest.raises(ValueError, match="already registered"):
         register_metric("deletion")(type(create_metric("deletion")))
     with pytest.raises(UsageError, match="did you mean: deletion"):
@@ -107,7 +109,9 @@ def test_known_endpoints_are_used_and_not_scored_again():
     full = deletion(model, images, saliency, [0], step=5, batch_size=4)
     assert sum(seen) == 7  # n + 1 points, n = 6
     seen.clear()
-    known = deletion(model, images, saliency, [0], step=5, batch_size=4, endpoints=(torch.tensor([0.25]), torch.tensor([0.75])))
+    known = deletion(
+        model, images, saliency, [0], step=5, batch_size=4, endpoints=(torch.tensor([0.25]), torch.tensor([0.75]))
+    )
     assert sum(seen) == 5
     assert known.curves[0, 0] == pytest.approx(0.25) and known.curves[0, -1] == pytest.approx(0.75)
     torch.testing.assert_close(known.curves[0, 1:-1], full.curves[0, 1:-1])
@@ -123,7 +127,9 @@ def test_a_perfect_map_beats_its_reverse():
     images = torch.ones(1, 3, 10, 10)
     perfect = weights[None] + 0.01 * torch.rand(1, 10, 10)
     reverse = -perfect
-    assert float(deletion(model, images, perfect, [0]).auc) < 0.1 < 0.9 < float(deletion(model, images, reverse, [0]).auc)
+    assert (
+        float(deletion(model, images, perfect, [0]).auc) < 0.1 < 0.9 < float(deletion(model, images, reverse, [0]).auc)
+    )
     blank = torch.zeros_like(images)
     assert float(insertion(model, images, perfect, [0], blurred=blank).auc) > 0.9
     assert float(insertion(model, images, reverse, [0], blurred=blank).auc) < 0.1
@@ -148,7 +154,9 @@ def naive_curve(model, start, finish, saliency, target, step):
 
 def test_batched_curves_equal_a_naive_loop_and_ignore_batch_size():
     torch.manual_seed(1)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 4))
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 4)
+    )
     model = Classifier(net, name="small", classes=list("abcd"), input_size=(9, 11), mean=(0, 0, 0), std=(1, 1, 1))
     images = torch.randn(1, 3, 9, 11)
     saliency = torch.randint(0, 5, (1, 9, 11)).float()  # many ties: row-major order decides
@@ -158,7 +166,9 @@ def test_batched_curves_equal_a_naive_loop_and_ignore_batch_size():
         torch.testing.assert_close(removed.curves[0], expected, atol=1e-5, rtol=1e-5)
         blurred = insertion_start(images)
         inserted = insertion(model, images, saliency, [2], step=step, batch_size=100)
-        torch.testing.assert_close(inserted.curves[0], naive_curve(model, blurred, images, saliency[0], 2, step), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            inserted.curves[0], naive_curve(model, blurred, images, saliency[0], 2, step), atol=1e-5, rtol=1e-5
+        )
         assert float(removed.auc[0]) == pytest.approx(float(auc(expected)), abs=1e-6)
 
 

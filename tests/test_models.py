@@ -46,7 +46,7 @@ def test_default_model_top1_on_imagenet_sample_with_whole_image_input(default_mo
         images = torch.stack([default_model.transform(read_image(imagenet_sample / r["file"])) for r in batch])
         with torch.inference_mode():
             predicted = default_model(images).argmax(1)
-        correct += sum(int(p) == int(r["class_index"]) for p, r in zip(predicted, batch))
+        correct += sum(int(p) == int(r["class_index"]) for p, r in zip(predicted, batch, strict=True))
     accuracy = correct / len(rows)
     print(f"tf_efficientnet_lite0 top-1 on imagenet-sample, whole image 224x224: {accuracy:.1%}")
     assert accuracy >= 0.80
@@ -58,7 +58,9 @@ def test_transform_squashes_the_whole_image(default_model, imagenet_sample):
     assert tensor.shape == (3, 224, 224)
     # no crop: the image's left and right edges are still there after resizing
     expected = np.asarray(image.resize((224, 224), resample=3), dtype=np.float32) / 255.0
-    torch.testing.assert_close(default_model.denormalise(tensor), torch.from_numpy(expected).permute(2, 0, 1), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        default_model.denormalise(tensor), torch.from_numpy(expected).permute(2, 0, 1), atol=1e-6, rtol=0
+    )
 
 
 def test_lite_weights_from_a_file_in_either_key_layout(tmp_path, default_model):
@@ -86,8 +88,11 @@ def test_key_mapping_follows_the_stage_layout():
     }
     mapped = map_efficientnet_lite_keys(state, (1, 2, 2, 3, 3, 4, 1))
     assert set(mapped) == {
-        "blocks.0.0.conv_dw.weight", "blocks.1.0.conv_pw.weight", "blocks.2.0.bn3.bias",
-        "classifier.weight", "bn2.weight",
+        "blocks.0.0.conv_dw.weight",
+        "blocks.1.0.conv_pw.weight",
+        "blocks.2.0.bn3.bias",
+        "classifier.weight",
+        "bn2.weight",
     }
 
 
@@ -121,7 +126,7 @@ def test_bad_weights_files_give_one_line_errors(tmp_path):
 
 
 def test_offline_without_weights_is_a_quick_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(models, "_network_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(models, "network_reachable", lambda host, timeout=3.0: False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     started = time.perf_counter()
     with pytest.raises(ModelError, match=r"no pretrained weights for 'resnet18'.*--weights FILE"):
@@ -182,7 +187,7 @@ def test_gradcam_agrees_with_the_pytorch_grad_cam_package(default_model, imagene
     finally:
         for parameter in parameters:
             parameter.requires_grad_(False)
-    for mine, other in zip(ours, theirs):
+    for mine, other in zip(ours, theirs, strict=True):
         correlation = np.corrcoef(mine.ravel(), other.ravel())[0, 1]
         assert correlation > 0.99, correlation
 

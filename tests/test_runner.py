@@ -21,7 +21,9 @@ from rise_bench.evaluation.runner import evaluate
 from .helpers import DATA, IMAGENET_SAMPLE
 
 #: A cheap ImageNet run: 3 images, fast methods, 9-point curves.
-FAST = dict(dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=3, methods=["gradcam,gradient"], step=224 * 28, batch_size=9)
+FAST = dict(
+    dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=3, methods=["gradcam,gradient"], step=224 * 28, batch_size=9
+)
 
 cli = CliRunner()
 
@@ -92,7 +94,10 @@ def test_saved_maps_score_like_the_run_that_made_them(tmp_path):
     first = tmp_path / "first"
     evaluate(RunConfig(**FAST, out=str(first), baselines=False), log=lambda line: None)
     second = tmp_path / "second"
-    evaluate(RunConfig(**{**FAST, "methods": ["all"]}, maps=str(first / "maps"), out=str(second), baselines=False), log=lambda line: None)
+    evaluate(
+        RunConfig(**{**FAST, "methods": ["all"]}, maps=str(first / "maps"), out=str(second), baselines=False),
+        log=lambda line: None,
+    )
     a = pd.read_csv(first / "results.csv").set_index(["sample_id", "method", "metric"]).value
     b = pd.read_csv(second / "results.csv").set_index(["sample_id", "method", "metric"]).value
     pd.testing.assert_series_equal(a.sort_index(), b.sort_index(), atol=1e-6)
@@ -101,7 +106,8 @@ def test_saved_maps_score_like_the_run_that_made_them(tmp_path):
 def test_pointing_on_voc_with_an_imagenet_model(tmp_path):
     out = tmp_path / "voc"
     outcome = evaluate(
-        RunConfig(dataset="voc", root=str(DATA / "voc"), limit=6, methods=["gradcam"], out=str(out)), log=lambda line: None
+        RunConfig(dataset="voc", root=str(DATA / "voc"), limit=6, methods=["gradcam"], out=str(out)),
+        log=lambda line: None,
     )
     assert outcome.skipped_classes.get("person", 0) >= 1
     rows = pd.read_csv(out / "results.csv")
@@ -134,7 +140,23 @@ def test_cli_evaluate_errors_and_a_missing_image(tmp_path):
         shutil.copy(IMAGENET_SAMPLE / name, images / name)
     (images / "broken.jpg").write_bytes(b"garbage")
     out = tmp_path / "run"
-    result = cli.invoke(app, ["evaluate", "--dataset", "folder", "--root", str(images), "--method", "gradcam", "--step", str(224 * 56), "--out", str(out), "--quiet"])
+    result = cli.invoke(
+        app,
+        [
+            "evaluate",
+            "--dataset",
+            "folder",
+            "--root",
+            str(images),
+            "--method",
+            "gradcam",
+            "--step",
+            str(224 * 56),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert "broken.jpg: not an image file" in result.output and "Traceback" not in result.output
     rows = pd.read_csv(out / "results.csv")
@@ -149,7 +171,9 @@ def test_compare_tells_apart_one_method_run_with_two_settings(tmp_path):
     for name, params_hash, metric_params in (("small", "aaa", "m1"), ("large", "bbb", "m1"), ("coarse", "aaa", "m2")):
         folder = tmp_path / name
         folder.mkdir()
-        pd.DataFrame([row + [params_hash, 1.0, metric_params]], columns=COLUMNS).to_csv(folder / "results.csv", index=False)
+        pd.DataFrame([row + [params_hash, 1.0, metric_params]], columns=COLUMNS).to_csv(
+            folder / "results.csv", index=False
+        )
     combined = read_results([tmp_path / "small", tmp_path / "large", tmp_path / "coarse"])
     assert sorted(combined.method) == ["rise (coarse)", "rise (large)", "rise (small)"]
     same = read_results([tmp_path / "small", tmp_path / "small"])
@@ -157,8 +181,16 @@ def test_compare_tells_apart_one_method_run_with_two_settings(tmp_path):
 
 
 def test_lime_seed_changes_its_maps_and_the_same_seed_gives_the_same_bytes(tmp_path):
-    base = dict(dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=1, methods=["lime"], metrics=["deletion"],
-                step=224 * 56, baselines=False, params=["lime.num_samples=30"])
+    base = dict(
+        dataset="imagenet",
+        root=str(IMAGENET_SAMPLE),
+        limit=1,
+        methods=["lime"],
+        metrics=["deletion"],
+        step=224 * 56,
+        baselines=False,
+        params=["lime.num_samples=30"],
+    )
     for name, seed in (("a", "0"), ("b", "5"), ("c", "5")):
         config = RunConfig(**{**base, "params": base["params"] + [f"lime.seed={seed}"]}, out=str(tmp_path / name))
         evaluate(config, log=lambda line: None)
@@ -204,5 +236,6 @@ def test_a_results_file_of_the_previous_schema_is_read_and_resumed(tmp_path):
     resumed = pd.read_csv(old / "results.csv", keep_default_na=False)
     assert list(resumed.columns) == COLUMNS and len(resumed) == len(frame)
     assert [tuple(r) for r in resumed[BASE_COLUMNS[2:9]].itertuples(index=False)] == [
-        tuple(r) for r in pd.read_csv(whole / "results.csv", keep_default_na=False)[BASE_COLUMNS[2:9]].itertuples(index=False)
+        tuple(r)
+        for r in pd.read_csv(whole / "results.csv", keep_default_na=False)[BASE_COLUMNS[2:9]].itertuples(index=False)
     ]

@@ -11,13 +11,21 @@ from .folder import FolderDataset, SamplesDataset
 from .imagenet import ImageNetDataset
 from .voc import VOCDataset
 
-DATASETS = {"imagenet": ImageNetDataset, "voc": VOCDataset, "coco": COCODataset, "folder": FolderDataset, "samples": SamplesDataset}
+DATASETS = {
+    "imagenet": ImageNetDataset,
+    "voc": VOCDataset,
+    "coco": COCODataset,
+    "folder": FolderDataset,
+    "samples": SamplesDataset,
+}
 
 #: Default split per data set, where it has splits.
 DEFAULT_SPLITS = {"voc": "test", "coco": "val2017"}
 
 
-def open_dataset(name: str, root: str | Path | None = None, split: str | None = None, download: bool = False) -> Dataset:
+def open_dataset(
+    name: str, root: str | Path | None = None, split: str | None = None, download: bool = False
+) -> Dataset:
     """Open data set ``name`` at ``root``.
 
     Raises:

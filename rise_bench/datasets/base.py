@@ -103,7 +103,13 @@ class Dataset(ABC):
             DatasetError or ImageError: its image or annotation is missing or malformed.
         """
 
-    def subset(self, limit: int | None = None, ids: Sequence[str] | Path | None = None, sample: int | None = None, seed: int = 0) -> Dataset:
+    def subset(
+        self,
+        limit: int | None = None,
+        ids: Sequence[str] | Path | None = None,
+        sample: int | None = None,
+        seed: int = 0,
+    ) -> Dataset:
         """Restrict to ``ids`` (a list or a file of one id per line), then a seeded random
         ``sample`` of them (kept in dataset order), then the first ``limit``.
 

@@ -64,7 +64,9 @@ class COCODataset(Dataset):
             try:
                 mask = self.coco.annToMask(ann).astype(bool)
             except Exception as exc:  # noqa: BLE001 - malformed segmentations raise many types
-                raise DatasetError(f"COCO annotation {ann.get('id')} of image {sample_id} is malformed ({exc})") from None
+                raise DatasetError(
+                    f"COCO annotation {ann.get('id')} of image {sample_id} is malformed ({exc})"
+                ) from None
             if mask.shape != (image.height, image.width):
                 raise DatasetError(f"COCO image {sample_id}: mask size {mask.shape} differs from the image's")
             union = crowds if ann.get("iscrowd", 0) else masks
@@ -72,6 +74,12 @@ class COCODataset(Dataset):
             x, y, w, h = ann["bbox"]
             boxes.append((label, (x + 1, y + 1, x + w, y + h)))
         return Sample(
-            id=sample_id, image=image, labels=sorted(set(masks) | set(crowds)), boxes=boxes,
-            difficult=[False] * len(boxes), masks=masks, crowd_masks=crowds, meta={"file": str(image_path)},
+            id=sample_id,
+            image=image,
+            labels=sorted(set(masks) | set(crowds)),
+            boxes=boxes,
+            difficult=[False] * len(boxes),
+            masks=masks,
+            crowd_masks=crowds,
+            meta={"file": str(image_path)},
         )

@@ -73,7 +73,9 @@ class ImageNetDataset(Dataset):
         candidates = [self.root / "meta.mat", self.root.parent / "ILSVRC2012_devkit_t12" / "data" / "meta.mat"]
         meta = next((c for c in candidates if c.is_file()), None)
         if meta is None:
-            raise DatasetError(f"{path} uses ILSVRC2012 ids; put the devkit's meta.mat in '{self.root}' to translate them")
+            raise DatasetError(
+                f"{path} uses ILSVRC2012 ids; put the devkit's meta.mat in '{self.root}' to translate them"
+            )
         from scipy.io import loadmat
 
         synsets = loadmat(str(meta), squeeze_me=True)["synsets"]

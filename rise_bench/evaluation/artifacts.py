@@ -26,7 +26,9 @@ MAPS = "maps"
 CURVES = "curves"
 
 
-def save_maps(out: Path, method: str, sample_id: str, saliency: torch.Tensor, names: Sequence[str], image: str = "") -> None:
+def save_maps(
+    out: Path, method: str, sample_id: str, saliency: torch.Tensor, names: Sequence[str], image: str = ""
+) -> None:
     """Write a method's ``[T,H,W]`` maps of one sample and the sidecar naming the targets."""
     folder = out / MAPS / method
     stem = safe_name(sample_id)

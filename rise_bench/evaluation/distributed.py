@@ -160,8 +160,12 @@ def overall_progress(out: Path, count: int) -> int:
 
 def write_marker(shard: Shard, out: Path, ids: list[str], failures: list[str], skipped_classes: dict[str, int]) -> None:
     payload = {
-        "shard": shard.index, "count": shard.count, "samples": ids, "failures": failures,
-        "skipped_classes": skipped_classes, "finished": time.time(),
+        "shard": shard.index,
+        "count": shard.count,
+        "samples": ids,
+        "failures": failures,
+        "skipped_classes": skipped_classes,
+        "finished": time.time(),
     }
     write_atomic(shard.marker(out), json.dumps(payload))
 
@@ -292,7 +296,9 @@ class ShardSession:
         if len(self.reporters) > 1:
             self.reporters[1](overall_progress(self.out, self.shard.count), whole)
 
-    def finish(self, ids: list[str], failures: list[str], skipped: dict[str, int], log=None) -> tuple[bool, dict[str, int]]:
+    def finish(
+        self, ids: list[str], failures: list[str], skipped: dict[str, int], log=None
+    ) -> tuple[bool, dict[str, int]]:
         """Mark this shard done and merge when it is the one to: (merged, skipped classes of the whole run).
 
         A single process is merged by definition; under torchrun rank 0 waits for the

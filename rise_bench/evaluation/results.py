@@ -33,7 +33,17 @@ from ..files import write_atomic
 
 #: The columns every results file starts with.
 BASE_COLUMNS = [
-    "run_id", "dataset", "sample_id", "model", "method", "metric", "target", "subset", "value", "params_hash", "seconds",
+    "run_id",
+    "dataset",
+    "sample_id",
+    "model",
+    "method",
+    "metric",
+    "target",
+    "subset",
+    "value",
+    "params_hash",
+    "seconds",
 ]
 #: Optional columns, appended in this order, and the value that fills them in older files.
 OPTIONAL_COLUMNS = {"metric_params": ""}
@@ -75,7 +85,10 @@ assert [f.name for f in fields(ResultRow)] == COLUMNS  # the row and the header 
 def check_header(header: Sequence[str] | None, path: Path | str) -> list[str]:
     """The header if it is a results file's (today's or an older version's), else a RiseBenchError."""
     header = list(header or [])
-    known = header[: len(BASE_COLUMNS)] == BASE_COLUMNS and header[len(BASE_COLUMNS) :] == COLUMNS[len(BASE_COLUMNS) : len(header)]
+    known = (
+        header[: len(BASE_COLUMNS)] == BASE_COLUMNS
+        and header[len(BASE_COLUMNS) :] == COLUMNS[len(BASE_COLUMNS) : len(header)]
+    )
     if not known:
         raise RiseBenchError(f"{path} is not a rise-bench results file (columns {header})")
     return header

@@ -53,7 +53,9 @@ class RunOutcome:
     merged: bool = True
 
 
-def build_metrics(config: RunConfig, localised: bool, dataset_name: str, overrides: list[Override]) -> dict[str, Metric]:
+def build_metrics(
+    config: RunConfig, localised: bool, dataset_name: str, overrides: list[Override]
+) -> dict[str, Metric]:
     """The run's metrics: the chosen ones (or the defaults for the data set) with their parameters.
 
     Raises:
@@ -62,7 +64,9 @@ def build_metrics(config: RunConfig, localised: bool, dataset_name: str, overrid
     names = expand_metrics(config.metrics) if config.metrics else default_metrics(localised)
     for name in names:
         if metric_class(name).needs_ground_truth and not localised:
-            raise UsageError(f"metric '{name}' needs boxes or masks: data set '{dataset_name}' has none (use voc or coco)")
+            raise UsageError(
+                f"metric '{name}' needs boxes or masks: data set '{dataset_name}' has none (use voc or coco)"
+            )
     step = [Override(None, "step", str(config.step), f"--step {config.step}")] if config.step is not None else []
     return METRICS.create(names, overrides + step)
 
@@ -79,14 +83,21 @@ class Evaluation:
         self.dataset.subset(config.limit, config.ids, config.sample, config.seed)
         self.metrics = build_metrics(config, self.dataset.localised, self.dataset.name, overrides)
         self.sources = build_sources(
-            config.methods, overrides, quick=config.quick, seed=config.seed, baselines=config.baselines, maps=config.maps
+            config.methods,
+            overrides,
+            quick=config.quick,
+            seed=config.seed,
+            baselines=config.baselines,
+            maps=config.maps,
         )
         owners = {**EXPLAINERS.classes(), **METRICS.classes()}
         check_overrides(overrides, owners, [s.name for s in self.sources] + list(self.metrics), "method or metric")
         self.out = Path(config.out)
         self.session = ShardSession(config.shard, self.out)
         self.sample_ids = self.session.take(self.dataset.ids)
-        self.model = load_model(config.model, config.weights, device=self.session.device(config.device), precision=config.precision)
+        self.model = load_model(
+            config.model, config.weights, device=self.session.device(config.device), precision=config.precision
+        )
         self.batch_size = resolve_batch_size(self.model, config.batch_size, log=log)
         self.annotated_model, self.scorable = self._annotated_model()
 
@@ -144,25 +155,40 @@ class Evaluation:
 
     def _write_config(self, run_id: str) -> None:
         resolved = self.config.as_dict() | {
-            "metrics": list(self.metrics), "model": self.model.name, "methods": [s.name for s in self.sources],
-            "batch_size": self.batch_size, "shard": None, "shards": self.session.shard.count,
+            "metrics": list(self.metrics),
+            "model": self.model.name,
+            "methods": [s.name for s in self.sources],
+            "batch_size": self.batch_size,
+            "shard": None,
+            "shards": self.session.shard.count,
         }
         document = {
             "run_id": run_id,
             "config": resolved,
             "samples": len(self.dataset),
             "method_params": {s.name: {**s.resolved_params(), "params_hash": s.params_hash} for s in self.sources},
-            "metric_params": {n: {**m.resolved_params(), "metric_params": m.params_hash()} for n, m in self.metrics.items()},
+            "metric_params": {
+                n: {**m.resolved_params(), "metric_params": m.params_hash()} for n, m in self.metrics.items()
+            },
             "provenance": provenance(self.model, self.model.device),
         }
         write_atomic(self.out / "config.toml", to_toml(document))
 
-    def _evaluate_sample(self, sample: Sample, sources: list[MapSource], run_id: str, outcome: RunOutcome) -> list[ResultRow]:
+    def _evaluate_sample(
+        self, sample: Sample, sources: list[MapSource], run_id: str, outcome: RunOutcome
+    ) -> list[ResultRow]:
         image = self.model.transform(sample.image)[None].to(self.model.device)
         label = sample.labels[0] if sample.labels and self.dataset.label_space == "imagenet" else None
         context = SampleContext.build(
-            sample, image, self.model, self.metrics.values(), label=label, explain_label=self.config.target == "label",
-            annotated_model=self.annotated_model, classes=self.dataset.classes, scorable=self.scorable,
+            sample,
+            image,
+            self.model,
+            self.metrics.values(),
+            label=label,
+            explain_label=self.config.target == "label",
+            annotated_model=self.annotated_model,
+            classes=self.dataset.classes,
+            scorable=self.scorable,
         )
         prepared = {name: metric.prepare(context) for name, metric in self.metrics.items()}
         for preparation in prepared.values():
@@ -181,11 +207,15 @@ class Evaluation:
             return rows
         for source in sources:
             started = time.perf_counter()
-            maps = {key: source.maps(model, context.image, targets, names, sample, self.batch_size).float()
-                    for key, (model, targets, names) in groups.items()}
+            maps = {
+                key: source.maps(model, context.image, targets, names, sample, self.batch_size).float()
+                for key, (model, targets, names) in groups.items()
+            }
             seconds = round(time.perf_counter() - started, 4)
             all_names = [name for _, _, names in groups.values() for name in names]
-            save_maps(self.out, source.name, sample.id, torch.cat(list(maps.values())), all_names, sample.meta.get("file", ""))
+            save_maps(
+                self.out, source.name, sample.id, torch.cat(list(maps.values())), all_names, sample.meta.get("file", "")
+            )
             curves = {}
             for name, metric in self.metrics.items():
                 preparation = prepared[name]
@@ -194,11 +224,28 @@ class Evaluation:
                 targets = groups[id(preparation.model)][1]
                 chosen = maps[id(preparation.model)][[targets.index(t) for t in preparation.targets]]
                 if metric.re_explains and not source.can_explain:
-                    raise RiseBenchError(f"metric '{name}' re-explains; it cannot score the saved maps of '{source.name}'")
+                    raise RiseBenchError(
+                        f"metric '{name}' re-explains; it cannot score the saved maps of '{source.name}'"
+                    )
                 explain = source.explain_function(sample, self.batch_size) if metric.re_explains else None
                 scores = metric.score(preparation, chosen, batch_size=self.batch_size, explain=explain)
-                rows += [ResultRow(run_id, self.dataset.name, sample.id, self.model.name, source.name, name, s.target,
-                                   s.subset, s.value, source.params_hash, seconds, metric.params_hash()) for s in scores.rows]
+                rows += [
+                    ResultRow(
+                        run_id,
+                        self.dataset.name,
+                        sample.id,
+                        self.model.name,
+                        source.name,
+                        name,
+                        s.target,
+                        s.subset,
+                        s.value,
+                        source.params_hash,
+                        seconds,
+                        metric.params_hash(),
+                    )
+                    for s in scores.rows
+                ]
                 if scores.curve is not None:
                     curves[name] = scores.curve
             if curves:

@@ -32,8 +32,9 @@ class MapSource(ABC):
     params_hash: str
 
     @abstractmethod
-    def maps(self, model, image: torch.Tensor, targets: Sequence[int], names: Sequence[str], sample: Sample,
-             batch_size: int) -> torch.Tensor:
+    def maps(
+        self, model, image: torch.Tensor, targets: Sequence[int], names: Sequence[str], sample: Sample, batch_size: int
+    ) -> torch.Tensor:
         """``[T,H,W]`` maps of ``targets`` (named ``names``) for one normalised ``[1,3,H,W]`` image."""
 
     def resolved_params(self) -> dict:
@@ -91,7 +92,12 @@ class SavedMaps(MapSource):
 
 
 def build_sources(
-    methods: Sequence[str], overrides: Sequence[Override], *, quick: bool, seed: int, baselines: bool,
+    methods: Sequence[str],
+    overrides: Sequence[Override],
+    *,
+    quick: bool,
+    seed: int,
+    baselines: bool,
     maps: str | None = None,
 ) -> list[MapSource]:
     """The sources of a run: explainers (or saved maps), then the baselines (unless ``baselines`` is False).

@@ -43,7 +43,10 @@ def input_gradients(model, inputs: torch.Tensor, targets: torch.Tensor, kind: st
     """``d score_t / d input`` for ``inputs [m,3,H,W]`` and ``targets [m,T]`` -> ``[m,T,3,H,W]``."""
     count = targets.shape[1]
     full_precision = getattr(model, "full_precision", contextlib.nullcontext)
-    with torch.enable_grad(), full_precision():  # bf16 input gradients are too coarse (models.Classifier.full_precision)
+    with (
+        torch.enable_grad(),
+        full_precision(),
+    ):  # bf16 input gradients are too coarse (models.Classifier.full_precision)
         leaf = inputs.detach().clone().requires_grad_(True)
         scores = model.scores(leaf, kind)
         grads = []
@@ -65,7 +68,12 @@ class Gradient(Explainer):
         params: GradientParams = self.params
         batch = images.shape[0]
         if params.smoothgrad:
-            grads = torch.stack([self._smoothgrad(model, images[i], targets[i], int(seeds[i]), execution.batch_size) for i in range(batch)])
+            grads = torch.stack(
+                [
+                    self._smoothgrad(model, images[i], targets[i], int(seeds[i]), execution.batch_size)
+                    for i in range(batch)
+                ]
+            )
         else:
             parts = []
             for start, stop in chunks(batch, execution.batch_size):
@@ -76,7 +84,9 @@ class Gradient(Explainer):
             grads = grads * images[:, None].float()
         return grads.abs().amax(dim=2)
 
-    def _smoothgrad(self, model, image: torch.Tensor, targets: torch.Tensor, seed: int, batch_size: int) -> torch.Tensor:
+    def _smoothgrad(
+        self, model, image: torch.Tensor, targets: torch.Tensor, seed: int, batch_size: int
+    ) -> torch.Tensor:
         """Mean gradient over noisy copies of one image ``[3,H,W]`` -> ``[T,3,H,W]``."""
         params: GradientParams = self.params
         samples = params.smoothgrad_samples

@@ -89,7 +89,9 @@ class Lime(Explainer):
 
     def _explain(self, model, images, targets, seeds, execution):
         batch = images.shape[0]
-        maps = [self._explain_one(model, images[i], targets[i], int(seeds[i]), i, batch, execution) for i in range(batch)]
+        maps = [
+            self._explain_one(model, images[i], targets[i], int(seeds[i]), i, batch, execution) for i in range(batch)
+        ]
         return torch.stack(maps)
 
     def _explain_one(self, model, image, targets, seed, index, batch, execution) -> torch.Tensor:

@@ -97,7 +97,10 @@ class MeaningfulPerturbation(Explainer):
         for start, stop in chunks(pairs, execution.batch_size):
             chosen = pair_image[start:stop].to(images.device)
             out[start:stop] = self._optimise(
-                model, images[chosen], pair_target[start:stop], pair_offsets[start:stop],
+                model,
+                images[chosen],
+                pair_target[start:stop],
+                pair_offsets[start:stop],
                 lambda step, s=start, e=stop: execution.report(s * params.iterations + (e - s) * step, total),
             )
         return out.view(batch, count, height, width)

@@ -66,7 +66,10 @@ def describe_params(cls: type[Explainer]) -> list[tuple[str, Any, str]]:
 
 
 def create_explainers(
-    names: Sequence[str], overrides: Sequence[str] = (), quick: bool = False, seed: int | None = None,
+    names: Sequence[str],
+    overrides: Sequence[str] = (),
+    quick: bool = False,
+    seed: int | None = None,
     validate: bool = True,
 ) -> dict[str, Explainer]:
     """Explainers for ``names`` (see ``expand_methods``) with ``--param`` overrides.

@@ -63,7 +63,8 @@ class RiseMasks:
         self.grids = grids.to(device=device, dtype=torch.float32)
         shift_y = torch.randint(0, self.cell[0], (params.num_masks,), generator=generator)
         shift_x = torch.randint(0, self.cell[1], (params.num_masks,), generator=generator)
-        self.shifts = list(zip(shift_y.tolist(), shift_x.tolist()))  # host-side: slicing needs no device sync
+        # host-side shifts: slicing needs no device sync
+        self.shifts = list(zip(shift_y.tolist(), shift_x.tolist(), strict=True))
 
     def __len__(self) -> int:
         return self.params.num_masks
@@ -72,11 +73,12 @@ class RiseMasks:
         """Masks ``start..stop-1`` as float32 ``[n,H,W]`` in [0, 1] on the device."""
         side = self.params.grid_size
         up_size = ((side + 1) * self.cell[0], (side + 1) * self.cell[1])
-        upsampled = F.interpolate(self.grids[start:stop, None], size=up_size, mode="bilinear", align_corners=False)[:, 0]
-        return torch.stack([
-            upsampled[i, y : y + self.height, x : x + self.width]
-            for i, (y, x) in enumerate(self.shifts[start:stop])
-        ])
+        upsampled = F.interpolate(self.grids[start:stop, None], size=up_size, mode="bilinear", align_corners=False)[
+            :, 0
+        ]
+        return torch.stack(
+            [upsampled[i, y : y + self.height, x : x + self.width] for i, (y, x) in enumerate(self.shifts[start:stop])]
+        )
 
 
 @register_explainer("rise")

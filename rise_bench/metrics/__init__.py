@@ -32,7 +32,25 @@ from .insertion import insertion_start
 from .pointing import PointingOutcome, is_difficult, point_and_score, pointing_game
 
 __all__ = [
-    "HIGHER", "LOWER", "CurveResult", "Metric", "MetricParams", "PointingOutcome", "Preparation", "SampleContext",
-    "Score", "Scores", "auc", "create_metric", "create_metrics", "default_metrics", "insertion_start", "is_difficult", "list_metrics", "metric_class", "point_and_score", "pointing_game",
+    "HIGHER",
+    "LOWER",
+    "CurveResult",
+    "Metric",
+    "MetricParams",
+    "PointingOutcome",
+    "Preparation",
+    "SampleContext",
+    "Score",
+    "Scores",
+    "auc",
+    "create_metric",
+    "create_metrics",
+    "default_metrics",
+    "insertion_start",
+    "is_difficult",
+    "list_metrics",
+    "metric_class",
+    "point_and_score",
+    "pointing_game",
     "register_metric",
 ]

@@ -115,9 +115,16 @@ class SampleContext:
             offset += len(batch)
         top1 = int(probabilities[0].argmax())
         return cls(
-            sample=sample, image=image, model=model, probabilities=probabilities[0],
-            target=label if (explain_label and label is not None) else top1, label=label, references=references,
-            annotated_model=annotated_model, classes=classes, scorable=frozenset(scorable),
+            sample=sample,
+            image=image,
+            model=model,
+            probabilities=probabilities[0],
+            target=label if (explain_label and label is not None) else top1,
+            label=label,
+            references=references,
+            annotated_model=annotated_model,
+            classes=classes,
+            scorable=frozenset(scorable),
         )
 
 

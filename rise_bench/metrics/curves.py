@@ -117,7 +117,9 @@ def causal_curves(
 def check_inputs(images: torch.Tensor, saliency: torch.Tensor, targets) -> None:
     """``images [B,3,H,W]``, ``saliency [B,H,W]`` and one target per image, or a ValueError."""
     if images.dim() != 4 or saliency.shape != (images.shape[0], *images.shape[2:]):
-        raise ValueError(f"saliency must be [B,H,W] = {[images.shape[0], *images.shape[2:]]}, got {list(saliency.shape)}")
+        raise ValueError(
+            f"saliency must be [B,H,W] = {[images.shape[0], *images.shape[2:]]}, got {list(saliency.shape)}"
+        )
     if torch.as_tensor(targets).numel() != images.shape[0]:
         raise ValueError("targets must hold one class per image")
 
@@ -168,6 +170,12 @@ class CurveMetric(Metric):
         state: CurveState = preparation.state
         targets = torch.tensor([state.target], device=state.image.device)
         result = self.curve(
-            state.model, state.image, state.reference, maps[:1], targets, batch_size=batch_size, endpoints=state.endpoints
+            state.model,
+            state.image,
+            state.reference,
+            maps[:1],
+            targets,
+            batch_size=batch_size,
+            endpoints=state.endpoints,
         )
         return Scores([Score(preparation.names[0], float(result.auc[0]))], result.curves[0].cpu().numpy())

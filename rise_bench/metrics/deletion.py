@@ -45,7 +45,9 @@ def deletion(
     """
     check_inputs(images, saliency, targets)
     finish = torch.zeros_like(images) if substrate is None else substrate.expand_as(images).to(images)
-    curves = causal_curves(model, images, finish, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints)
+    curves = causal_curves(
+        model, images, finish, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints
+    )
     return CurveResult(auc(curves), curves)
 
 
@@ -79,6 +81,12 @@ class Deletion(CurveMetric):
 
     def curve(self, model, image, reference, saliency, targets, *, batch_size, endpoints) -> CurveResult:
         return deletion(
-            model, image, saliency, targets, step=self.params.step, batch_size=batch_size, substrate=reference,
+            model,
+            image,
+            saliency,
+            targets,
+            step=self.params.step,
+            batch_size=batch_size,
+            substrate=reference,
             endpoints=endpoints,
         )

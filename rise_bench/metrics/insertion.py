@@ -71,7 +71,9 @@ def insertion(
     """
     check_inputs(images, saliency, targets)
     start = insertion_start(images) if blurred is None else blurred
-    curves = causal_curves(model, start, images, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints)
+    curves = causal_curves(
+        model, start, images, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints
+    )
     return CurveResult(auc(curves), curves)
 
 
@@ -111,6 +113,12 @@ class Insertion(CurveMetric):
 
     def curve(self, model, image, reference, saliency, targets, *, batch_size, endpoints) -> CurveResult:
         return insertion(
-            model, image, saliency, targets, step=self.params.step, batch_size=batch_size, blurred=reference,
+            model,
+            image,
+            saliency,
+            targets,
+            step=self.params.step,
+            batch_size=batch_size,
+            blurred=reference,
             endpoints=endpoints,
         )

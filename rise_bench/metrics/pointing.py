@@ -160,7 +160,9 @@ class Pointing(Metric):
         trials = []
         for cls in playable:
             truth = sample.ground_truth(cls, crowds=params.crowds)
-            trials.append(Trial(context.classes[cls], truth, is_difficult(truth, len(present) > 1, params.difficult_area)))
+            trials.append(
+                Trial(context.classes[cls], truth, is_difficult(truth, len(present) > 1, params.difficult_area))
+            )
         skipped = [context.classes[c] for c in present if c not in context.scorable]
         return Preparation(context.annotated_model, playable, [t.name for t in trials], trials, skipped)
 

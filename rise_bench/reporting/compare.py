@@ -33,8 +33,14 @@ def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         best = ranked.iloc[0].method
         best_values = per_sample(rows, best, metric, subset)
         for rank, record in enumerate(ranked.itertuples(), 1):
-            p_value = math.nan if record.method == best else wilcoxon_p(per_sample(rows, record.method, metric, subset), best_values)
-            out.append([record.method, metric, subset, record.value, record.ci_low, record.ci_high, record.n, rank, p_value])
+            p_value = (
+                math.nan
+                if record.method == best
+                else wilcoxon_p(per_sample(rows, record.method, metric, subset), best_values)
+            )
+            out.append(
+                [record.method, metric, subset, record.value, record.ci_low, record.ci_high, record.n, rank, p_value]
+            )
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
@@ -53,5 +59,7 @@ def regressions(current: pd.DataFrame, baseline: pd.DataFrame, tolerance: float,
         if key not in now:
             problems.append(f"{label}: in the baseline ({old:.4f}) but missing now")
         elif abs(now[key] - old) > tolerance or (math.isnan(now[key]) != math.isnan(old)):
-            problems.append(f"{label}: {old:.4f} -> {now[key]:.4f} (moved {now[key] - old:+.4f}, tolerance {tolerance})")
+            problems.append(
+                f"{label}: {old:.4f} -> {now[key]:.4f} (moved {now[key] - old:+.4f}, tolerance {tolerance})"
+            )
     return problems

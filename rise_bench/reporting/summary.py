@@ -47,7 +47,9 @@ def read_results(paths: Sequence[str | Path]) -> pd.DataFrame:
         frame["source"] = str(path)
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
-    rows = rows.drop_duplicates(subset=["sample_id", "model", "method", "metric", "target", "subset", *SETTINGS], keep="last")
+    rows = rows.drop_duplicates(
+        subset=["sample_id", "model", "method", "metric", "target", "subset", *SETTINGS], keep="last"
+    )
     scored = rows[rows.method != CLASSIFIER]
     settings = scored.groupby(["method", "metric"])[SETTINGS].apply(lambda g: len(g.drop_duplicates()))
     for method in sorted({method for (method, _), count in settings.items() if count > 1}):
@@ -63,7 +65,9 @@ def metric_of(name: str) -> type[Metric]:
         RiseBenchError: the name is not a registered metric (a file from another version or tool).
     """
     if name not in METRICS:
-        raise RiseBenchError(f"results hold metric '{name}', which this version does not know ({', '.join(list_metrics())})")
+        raise RiseBenchError(
+            f"results hold metric '{name}', which this version does not know ({', '.join(list_metrics())})"
+        )
     return METRICS.get(name)
 
 
@@ -125,13 +129,16 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                     continue
                 value, low, high, count = estimate(part, metric, seed)
                 out.append([method, name, subset, "all", value, low, high, count])
-                out += [[method, name, subset, cls, v, math.nan, math.nan, n] for cls, (v, n) in metric.breakdown(part).items()]
+                out += [
+                    [method, name, subset, cls, v, math.nan, math.nan, n]
+                    for cls, (v, n) in metric.breakdown(part).items()
+                ]
     classifier = rows[rows.method == CLASSIFIER]
     for name in CLASSIFIER_METRICS:
         values = classifier[classifier.metric == name].groupby("sample_id")["value"].mean()
         if len(values):
-            statistics = values.to_numpy(dtype=float)[:, None]
-            low, high = bootstrap(statistics, lambda totals, n=len(values): totals[..., 0] / n, seed)
+            statistics = np.stack([values.to_numpy(dtype=float), np.ones(len(values))], axis=1)
+            low, high = bootstrap(statistics, lambda totals: totals[..., 0] / totals[..., 1], seed)
             out.append([CLASSIFIER, name, "all", "all", float(values.mean()), low, high, len(values)])
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
@@ -144,7 +151,9 @@ def is_counted(metric: str, subset: str) -> bool:
 def overall(summary: pd.DataFrame, classifier: bool = False) -> pd.DataFrame:
     """A summary's rows over every class, without counted subsets and (unless asked) the classifier's rows."""
     keep = (summary["class"] == "all") & pd.Series(
-        [not is_counted(m, s) for m, s in zip(summary.metric, summary.subset, strict=True)], index=summary.index, dtype=bool
+        [not is_counted(m, s) for m, s in zip(summary.metric, summary.subset, strict=True)],
+        index=summary.index,
+        dtype=bool,
     )
     if not classifier:
         keep &= summary.method != CLASSIFIER

@@ -11,6 +11,15 @@ from .models import (
 from .paths import COCO_ROOT, DATA, IMAGENET_SAMPLE, ROOT, VOC_ROOT
 
 __all__ = [
-    "COCO_ROOT", "DATA", "IMAGENET_SAMPLE", "REGION", "ROOT", "TINY_SIZE", "VOC_ROOT", "fraction_model", "linear_model",
-    "make_region_model", "texture_images",
+    "COCO_ROOT",
+    "DATA",
+    "IMAGENET_SAMPLE",
+    "REGION",
+    "ROOT",
+    "TINY_SIZE",
+    "VOC_ROOT",
+    "fraction_model",
+    "linear_model",
+    "make_region_model",
+    "texture_images",
 ]

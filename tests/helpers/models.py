@@ -58,8 +58,13 @@ class RegionNet(nn.Module):
 def make_region_model() -> Classifier:
     net = RegionNet()
     return Classifier(
-        net, name="region", classes=["region", "other"], input_size=TINY_SIZE,
-        mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), cam_layer=net.gate,
+        net,
+        name="region",
+        classes=["region", "other"],
+        input_size=TINY_SIZE,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        cam_layer=net.gate,
     )
 
 
@@ -93,8 +98,12 @@ def fraction_model(height: int, width: int, weights: torch.Tensor | None = None)
     """A classifier whose class-0 probability is the fraction of (weighted) pixels still non-zero."""
     weights = torch.ones(height, width) if weights is None else weights
     return Classifier(
-        KeptFraction(weights), name="fraction", classes=["kept", "gone"], input_size=(height, width),
-        mean=(0, 0, 0), std=(1, 1, 1),
+        KeptFraction(weights),
+        name="fraction",
+        classes=["kept", "gone"],
+        input_size=(height, width),
+        mean=(0, 0, 0),
+        std=(1, 1, 1),
     )
 
 
@@ -107,7 +116,11 @@ def linear_model(height: int = 6, width: int = 9, classes: int = 3) -> tuple[Cla
         net[1].weight.copy_(weight)
         net[1].bias.zero_()
     model = Classifier(
-        net, name="linear", classes=[str(i) for i in range(classes)], input_size=(height, width),
-        mean=(0, 0, 0), std=(1, 1, 1),
+        net,
+        name="linear",
+        classes=[str(i) for i in range(classes)],
+        input_size=(height, width),
+        mean=(0, 0, 0),
+        std=(1, 1, 1),
     )
     return model, weight.view(classes, 3, height, width)
