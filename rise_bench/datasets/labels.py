@@ -14,6 +14,7 @@ from pathlib import Path
 import tomllib
 
 from ..errors import UsageError
+from ..models import MappedClassifier
 from .base import DatasetError
 
 VOC_CLASSES = [
@@ -93,6 +94,28 @@ def load_labelmap(name_or_path: str | Path) -> dict[str, list[int]]:
             indices.append(int(index_text))
         mapping[cls] = indices
     return mapping
+
+
+def classifier_for(model, dataset, labelmap: str | Path | None = None):
+    """The classifier in ``dataset``'s label space and the classes it can score.
+
+    A checkpoint trained on the data set's classes is used as it is; an ImageNet-1k model
+    plays through the class map (a class with no ImageNet counterpart cannot be scored).
+
+    Raises:
+        UsageError: the model has neither the data set's classes nor ImageNet's.
+    """
+    classes = list(dataset.classes)
+    if model.num_classes == len(classes) and model.num_classes != 1000:
+        model.classes = classes  # a checkpoint trained on this label space
+        return model, frozenset(range(len(classes)))
+    if model.num_classes != 1000:
+        raise UsageError(
+            f"model '{model.name}' has {model.num_classes} classes; ground truth on {dataset.name} "
+            f"needs its {len(classes)} classes or an ImageNet-1k model"
+        )
+    mapping = class_map_for(dataset.label_space, classes, labelmap)
+    return MappedClassifier(model, mapping), frozenset(i for i, name in enumerate(classes) if mapping[name])
 
 
 def class_map_for(label_space: str, classes: list[str], labelmap: str | Path | None = None) -> dict[str, list[int]]:

@@ -22,12 +22,12 @@ import torch
 
 from ..batch_size import resolve_batch_size
 from ..datasets import Sample, open_dataset
-from ..datasets.labels import class_map_for
+from ..datasets.labels import classifier_for
 from ..errors import RiseBenchError, UsageError
 from ..explainers.registry import EXPLAINERS
 from ..files import write_atomic
-from ..metrics.base import METRICS, Metric, SampleContext, default_metrics, expand_metrics, metric_class
-from ..models import MappedClassifier, load_model
+from ..metrics.base import METRICS, SampleContext, select_metrics
+from ..models import load_model
 from ..parameters import Override, check_overrides, parse_overrides
 from ..reporting.outputs import write_outputs
 from .artifacts import save_curves, save_maps
@@ -35,7 +35,7 @@ from .config import RunConfig, to_toml
 from .distributed import Shard, ShardSession
 from .provenance import provenance
 from .results import CLASSIFIER, FinishedKeys, ResultRow, ResultWriter
-from .sources import MapSource, build_sources
+from .sources import Explanations, MapSource, build_sources
 
 
 @dataclass
@@ -53,24 +53,6 @@ class RunOutcome:
     merged: bool = True
 
 
-def build_metrics(
-    config: RunConfig, localised: bool, dataset_name: str, overrides: list[Override]
-) -> dict[str, Metric]:
-    """The run's metrics: the chosen ones (or the defaults for the data set) with their parameters.
-
-    Raises:
-        UsageError: an unknown metric, or one that needs boxes or masks on a data set without them.
-    """
-    names = expand_metrics(config.metrics) if config.metrics else default_metrics(localised)
-    for name in names:
-        if metric_class(name).needs_ground_truth and not localised:
-            raise UsageError(
-                f"metric '{name}' needs boxes or masks: data set '{dataset_name}' has none (use voc or coco)"
-            )
-    step = [Override(None, "step", str(config.step), f"--step {config.step}")] if config.step is not None else []
-    return METRICS.create(names, overrides + step)
-
-
 class Evaluation:
     """One evaluation run; ``run()`` does the work (see the module docstring)."""
 
@@ -81,7 +63,8 @@ class Evaluation:
         overrides = parse_overrides(config.params)
         self.dataset = open_dataset(config.dataset, config.root, config.split, download=config.download)
         self.dataset.subset(config.limit, config.ids, config.sample, config.seed)
-        self.metrics = build_metrics(config, self.dataset.localised, self.dataset.name, overrides)
+        step = [Override(None, "step", str(config.step), "--step")] if config.step is not None else []  # shorthand
+        self.metrics = select_metrics(config.metrics, self.dataset.localised, self.dataset.name, overrides + step)
         self.sources = build_sources(
             config.methods,
             overrides,
@@ -99,24 +82,9 @@ class Evaluation:
             config.model, config.weights, device=self.session.device(config.device), precision=config.precision
         )
         self.batch_size = resolve_batch_size(self.model, config.batch_size, log=log)
-        self.annotated_model, self.scorable = self._annotated_model()
-
-    def _annotated_model(self):
-        """The classifier in the data set's label space and the classes it can score (None without ground truth)."""
-        if not any(m.needs_ground_truth for m in self.metrics.values()):
-            return None, frozenset()
-        classes = self.dataset.classes
-        everything = frozenset(range(len(classes)))
-        if self.model.num_classes == len(classes) and self.model.num_classes != 1000:
-            self.model.classes = list(classes)  # a checkpoint trained on this label space
-            return self.model, everything
-        if self.model.num_classes != 1000:
-            raise UsageError(
-                f"model '{self.model.name}' has {self.model.num_classes} classes; ground truth on "
-                f"{self.dataset.name} needs its {len(classes)} classes or an ImageNet-1k model"
-            )
-        mapping = class_map_for(self.dataset.label_space, classes, self.config.labelmap)
-        return MappedClassifier(self.model, mapping), frozenset(i for i, name in enumerate(classes) if mapping[name])
+        self.annotated_model, self.scorable = None, frozenset()
+        if any(m.needs_ground_truth for m in self.metrics.values()):
+            self.annotated_model, self.scorable = classifier_for(self.model, self.dataset, config.labelmap)
 
     # -- the loop ---------------------------------------------------------------------
     def run(self) -> RunOutcome:
@@ -177,75 +145,37 @@ class Evaluation:
     def _evaluate_sample(
         self, sample: Sample, sources: list[MapSource], run_id: str, outcome: RunOutcome
     ) -> list[ResultRow]:
-        image = self.model.transform(sample.image)[None].to(self.model.device)
-        label = sample.labels[0] if sample.labels and self.dataset.label_space == "imagenet" else None
         context = SampleContext.build(
-            sample,
-            image,
-            self.model,
-            self.metrics.values(),
-            label=label,
-            explain_label=self.config.target == "label",
-            annotated_model=self.annotated_model,
-            classes=self.dataset.classes,
-            scorable=self.scorable,
-        )
+            sample, self.model.transform(sample.image)[None].to(self.model.device), self.model, self.metrics.values(),
+            label=sample.labels[0] if sample.labels and self.dataset.label_space == "imagenet" else None,
+            explain_label=self.config.target == "label", annotated_model=self.annotated_model,
+            classes=self.dataset.classes, scorable=self.scorable,
+        )  # fmt: skip
         prepared = {name: metric.prepare(context) for name, metric in self.metrics.items()}
-        for preparation in prepared.values():
-            for name in preparation.skipped:
-                outcome.skipped_classes[name] = outcome.skipped_classes.get(name, 0) + 1
+        for name in (name for preparation in prepared.values() for name in preparation.skipped):
+            outcome.skipped_classes[name] = outcome.skipped_classes.get(name, 0) + 1
         rows = self._classifier_rows(run_id, context)
-        groups: dict[int, tuple] = {}  # one explanation per classifier (label space) covering every target
-        for preparation in prepared.values():
-            model, targets, names = groups.setdefault(id(preparation.model), (preparation.model, [], []))
-            for target, name in zip(preparation.targets, preparation.names, strict=True):
-                if target not in targets:
-                    targets.append(target)
-                    names.append(name)
-        groups = {key: group for key, group in groups.items() if group[1]}
-        if not groups:
-            return rows
-        for source in sources:
+        explanations = Explanations(prepared.values())
+        for source in sources if explanations else []:
             started = time.perf_counter()
-            maps = {
-                key: source.maps(model, context.image, targets, names, sample, self.batch_size).float()
-                for key, (model, targets, names) in groups.items()
-            }
+            maps = explanations.explain(source, context.image, sample, self.batch_size)
             seconds = round(time.perf_counter() - started, 4)
-            all_names = [name for _, _, names in groups.values() for name in names]
-            save_maps(
-                self.out, source.name, sample.id, torch.cat(list(maps.values())), all_names, sample.meta.get("file", "")
-            )
+            saliency = torch.cat(list(maps.values()))
+            save_maps(self.out, source.name, sample.id, saliency, explanations.names, sample.meta.get("file", ""))
             curves = {}
             for name, metric in self.metrics.items():
-                preparation = prepared[name]
-                if not preparation.targets:
+                if not prepared[name].targets:
                     continue
-                targets = groups[id(preparation.model)][1]
-                chosen = maps[id(preparation.model)][[targets.index(t) for t in preparation.targets]]
                 if metric.re_explains and not source.can_explain:
                     raise RiseBenchError(
-                        f"metric '{name}' re-explains; it cannot score the saved maps of '{source.name}'"
+                        f"metric '{name}' re-explains: it cannot score the saved maps of {source.name}"
                     )
                 explain = source.explain_function(sample, self.batch_size) if metric.re_explains else None
-                scores = metric.score(preparation, chosen, batch_size=self.batch_size, explain=explain)
-                rows += [
-                    ResultRow(
-                        run_id,
-                        self.dataset.name,
-                        sample.id,
-                        self.model.name,
-                        source.name,
-                        name,
-                        s.target,
-                        s.subset,
-                        s.value,
-                        source.params_hash,
-                        seconds,
-                        metric.params_hash(),
-                    )
-                    for s in scores.rows
-                ]
+                chosen = explanations.select(maps, prepared[name])
+                scores = metric.score(prepared[name], chosen, batch_size=self.batch_size, explain=explain)
+                head = (run_id, self.dataset.name, sample.id, self.model.name, source.name, name)
+                tail = (source.params_hash, seconds, metric.params_hash())
+                rows += [ResultRow(*head, score.target, score.subset, score.value, *tail) for score in scores.rows]
                 if scores.curve is not None:
                     curves[name] = scores.curve
             if curves:

@@ -10,7 +10,7 @@ or sharding.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..explainers import Explainer, list_baselines
 from ..explainers.registry import EXPLAINERS, expand_methods
 from ..files import short_hash
+from ..metrics import Preparation
 from ..parameters import Override
 from ..seeds import derive_seed
 from .artifacts import load_maps
@@ -89,6 +90,47 @@ class SavedMaps(MapSource):
 
     def maps(self, model, image, targets, names, sample, batch_size):
         return load_maps(self.root, self.name, sample.id, names, tuple(image.shape[-2:])).to(image.device)
+
+
+class Explanations:
+    """What a sample asks of every source: one explanation per classifier, covering all its metrics' targets.
+
+    Deletion and insertion share the prediction's class; the pointing game asks for the
+    data set's classes through the annotated classifier. Each classifier is explained once
+    per source, and each metric gets its targets' slices.
+    """
+
+    def __init__(self, preparations: Iterable[Preparation]) -> None:
+        self.requests: dict[int, tuple[object, list[int], list[str]]] = {}
+        for preparation in preparations:
+            model, targets, names = self.requests.setdefault(id(preparation.model), (preparation.model, [], []))
+            for target, name in zip(preparation.targets, preparation.names, strict=True):
+                if target not in targets:
+                    targets.append(target)
+                    names.append(name)
+        self.requests = {key: request for key, request in self.requests.items() if request[1]}
+
+    def __bool__(self) -> bool:
+        return bool(self.requests)
+
+    @property
+    def names(self) -> list[str]:
+        """The targets of every explanation, in the order ``explain`` concatenates them."""
+        return [name for _, _, names in self.requests.values() for name in names]
+
+    def explain(
+        self, source: MapSource, image: torch.Tensor, sample: Sample, batch_size: int
+    ) -> dict[int, torch.Tensor]:
+        """The source's ``[T,H,W]`` maps per classifier."""
+        return {
+            key: source.maps(model, image, targets, names, sample, batch_size).float()
+            for key, (model, targets, names) in self.requests.items()
+        }
+
+    def select(self, maps: dict[int, torch.Tensor], preparation: Preparation) -> torch.Tensor:
+        """The ``[T,H,W]`` maps of one metric's targets, in its order."""
+        targets = self.requests[id(preparation.model)][1]
+        return maps[id(preparation.model)][[targets.index(t) for t in preparation.targets]]
 
 
 def build_sources(

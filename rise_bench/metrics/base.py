@@ -37,7 +37,8 @@ import pandas as pd
 import torch
 
 from ..datasets.base import Sample
-from ..parameters import Configurable, check_overrides, describe, parse_overrides
+from ..errors import UsageError
+from ..parameters import Configurable, Override, check_overrides, describe, parse_overrides
 from ..registry import Registry
 
 HIGHER = "higher"
@@ -275,6 +276,21 @@ def default_metrics(localised: bool) -> list[str]:
 def expand_metrics(names: Sequence[str]) -> list[str]:
     """Metric names from repeatable, comma-separated options; ``all`` means every metric."""
     return METRICS.expand(names, list_metrics())
+
+
+def select_metrics(
+    names: Sequence[str] | None, localised: bool, dataset: str, overrides: Sequence[Override] = ()
+) -> dict[str, Metric]:
+    """A run's metrics: ``names`` (or the defaults for the data set) with their ``--param`` values.
+
+    Raises:
+        UsageError: an unknown metric, or one that needs boxes or masks on a data set without them.
+    """
+    chosen = expand_metrics(names) if names else default_metrics(localised)
+    for name in chosen:
+        if metric_class(name).needs_ground_truth and not localised:
+            raise UsageError(f"metric '{name}' needs boxes or masks: data set '{dataset}' has none (use voc or coco)")
+    return METRICS.create(chosen, overrides)
 
 
 def describe_metric_params(cls: type[Metric]) -> list[tuple[str, Any, str]]:
