@@ -1,7 +1,12 @@
-"""Saliency methods and baselines behind one contract (``base.py``); importing registers them all."""
+"""Saliency methods and baselines behind one contract (``base.py``); importing registers them all.
 
-# Registration order is the order of listings and of ``--method all``: methods first, then baselines.
-from . import rise, gradcam, gradient, lime, perturbation, baselines  # noqa: F401 # isort: skip
+Every module of the package is imported with it, which registers its methods: a new
+method is one new file (plus its tests; the registry-driven ones enrol it by themselves).
+"""
+
+import importlib
+import pkgutil
+
 from .base import Execution, Explainer, ExplainerParams
 from .registry import (
     create_explainer,
@@ -25,3 +30,11 @@ __all__ = [
     "list_explainers",
     "register_explainer",
 ]
+
+#: Registration order is the order of listings and of ``--method all``: these first, then any other module
+#: of the package alphabetically (a new method is one new file), the baselines last.
+_FIRST = ("rise", "gradcam", "gradient", "lime", "perturbation")
+_HELPERS = ("base", "registry", "baselines")
+_found = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in _HELPERS)
+for _module in [*(m for m in _FIRST if m in _found), *(m for m in _found if m not in _FIRST), "baselines"]:
+    importlib.import_module(f"{__name__}.{_module}")

@@ -3,14 +3,18 @@
 - ``deletion.py`` and ``insertion.py`` (Petsiuk et al. 2018), over ``curves.py``.
 - ``pointing.py``: the pointing game (Zhang et al. 2016, TorchRay semantics).
 
+Every module here is imported when the package is, which registers its metrics: a new
+metric is one new file (plus its tests; the registry-driven ones enrol it by themselves).
+
 Pure functions of tensors stay public beside the classes: ``deletion.deletion``,
 ``insertion.insertion`` and ``insertion_start``, ``curves.auc``, ``pointing.point_and_score``
 and ``pointing_game``... (the modules keep the metric names, so the functions are
 imported from them: ``from rise_bench.metrics.deletion import deletion``).
 """
 
-# Registration order is the order of listings and tables.
-from . import deletion, insertion, pointing  # noqa: F401 # isort: skip
+import importlib
+import pkgutil
+
 from .base import (
     HIGHER,
     LOWER,
@@ -54,3 +58,8 @@ __all__ = [
     "pointing_game",
     "register_metric",
 ]
+
+# Every public module of the package holds metrics (or helpers of some): importing it registers them, so a new
+# metric is one new file.
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")):
+    importlib.import_module(f"{__name__}.{_module}")

@@ -250,8 +250,8 @@ register_metric = METRICS.register
 
 
 def list_metrics() -> list[str]:
-    """Registered metric names, in registration order."""
-    return METRICS.names()
+    """Registered metric names, alphabetically (the order of listings and tables)."""
+    return sorted(METRICS.names())
 
 
 def metric_class(name: str) -> type[Metric]:
@@ -270,7 +270,7 @@ def create_metric(name: str, **params: Any) -> Metric:
 
 def default_metrics(localised: bool) -> list[str]:
     """The default selection: localisation metrics for data sets with boxes or masks, the others elsewhere."""
-    return [n for n, c in METRICS.classes().items() if c.default and c.needs_ground_truth == localised]
+    return [n for n in list_metrics() if metric_class(n).default and metric_class(n).needs_ground_truth == localised]
 
 
 def expand_metrics(names: Sequence[str]) -> list[str]:
