@@ -139,8 +139,8 @@ class CurveMetric(Metric):
     """A registered deletion or insertion metric: one curve per sample for the explained target.
 
     Subclasses give ``reference(image)`` (the substrate or the blurred start, a
-    ``[1,3,H,W]`` image), ``endpoint_order`` (whether the image is the curve's first or
-    last point) and ``curve(model, image, reference, saliency, targets, step, batch_size,
+    ``[1,3,H,W]`` image), ``starts_at_image`` (whether the image is the curve's first or
+    last point) and ``curve(model, image, reference, saliency, targets, *, batch_size,
     endpoints)``.
     """
 
