@@ -26,7 +26,7 @@ from ..datasets.labels import classifier_for
 from ..errors import RiseBenchError, UsageError
 from ..explainers.registry import EXPLAINERS
 from ..files import write_atomic
-from ..metrics.base import METRICS, SampleContext, select_metrics
+from ..metrics.base import SampleContext, list_metrics, metric_class, select_metrics
 from ..models import load_model
 from ..parameters import Override, check_overrides, parse_overrides
 from ..reporting.outputs import write_outputs
@@ -73,7 +73,7 @@ class Evaluation:
             baselines=config.baselines,
             maps=config.maps,
         )
-        owners = {**EXPLAINERS.classes(), **METRICS.classes()}
+        owners = {**EXPLAINERS.classes(), **{name: metric_class(name) for name in list_metrics()}}
         check_overrides(overrides, owners, [s.name for s in self.sources] + list(self.metrics), "method or metric")
         self.out = Path(config.out)
         self.session = ShardSession(config.shard, self.out)
