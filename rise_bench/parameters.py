@@ -145,14 +145,15 @@ class Configurable:
             self.params = self.Params(**params)
         except (TypeError, ValueError) as exc:
             raise UsageError(f"bad parameters for {self.kind} '{self.name}': {exc}") from None
+        self._hash = short_hash({self.kind: self.name, "params": self.resolved_params()})  # params are frozen
 
     def resolved_params(self) -> dict[str, Any]:
         """The parameters as a plain dict (saved with every result)."""
         return dataclasses.asdict(self.params)
 
     def params_hash(self) -> str:
-        """Short stable hash of the name and the resolved parameters."""
-        return short_hash({self.kind: self.name, "params": self.resolved_params()})
+        """Short stable hash of the name and the resolved parameters (computed once: they are frozen)."""
+        return self._hash
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"

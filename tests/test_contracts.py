@@ -11,11 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-import rise_bench
 from rise_bench.datasets import Sample
 from rise_bench.errors import UsageError
 from rise_bench.explainers import explainer_class, list_explainers
 from rise_bench.metrics import HIGHER, LOWER, SampleContext, create_metric, list_metrics, metric_class
+from rise_bench.parameters import describe
 
 from .helpers import REGION, TINY_SIZE, make_region_model, texture_images
 
@@ -97,7 +97,7 @@ def test_same_seed_same_map_other_seed_other_map(method, region_model):
 @pytest.mark.parametrize("method", EXPLAINERS)
 def test_parameters_are_documented_and_hashed(method):
     cls = explainer_class(method)
-    documented = {name: doc for name, _, doc in rise_bench.explainers.registry.describe_params(cls)}
+    documented = {name: doc for name, _, doc in describe(cls.Params)}
     assert all(documented.values()), f"{method}: every parameter needs a docstring line"
     assert set(cls.tiny_params) <= set(documented) and set(cls.quick_params) <= set(documented)
     assert tiny(method).params_hash() == tiny(method).params_hash()
@@ -156,7 +156,7 @@ def test_metric_metadata(name):
     cls = metric_class(name)
     assert cls.direction in (HIGHER, LOWER) and cls.direction in cls.header() and cls.title in cls.header()
     assert cls.category in ("faithfulness", "localisation")
-    assert all(doc for _, _, doc in rise_bench.metrics.base.describe_metric_params(cls))
+    assert all(doc for _, _, doc in describe(cls.Params))
     assert create_metric(name).params_hash() == create_metric(name).params_hash()
 
 

@@ -103,12 +103,17 @@ def crowd_annotations() -> tuple[dict, dict]:
     return document, next(a for a in document["annotations"] if a["iscrowd"])
 
 
-def test_coco_crowd_regions_are_ground_truth_as_in_torchray():
+def crowd_case():
+    """The shared sample's first crowd: (data set, json, annotation, its sample, its class, its mask)."""
     coco = open_dataset("coco", COCO_ROOT, "train2017")
     document, crowd = crowd_annotations()
     sample = coco.load(str(crowd["image_id"]))
     label = coco.category_ids.index(crowd["category_id"])
-    crowd_mask = coco.coco.annToMask(crowd).astype(bool)
+    return coco, document, crowd, sample, label, coco.coco.annToMask(crowd).astype(bool)
+
+
+def test_coco_crowd_regions_are_ground_truth_as_in_torchray():
+    coco, document, crowd, sample, label, crowd_mask = crowd_case()
     instances = [
         a
         for a in document["annotations"]
@@ -129,11 +134,7 @@ def test_a_point_on_a_crowd_region_is_a_hit_unless_crowds_are_left_out():
 
     from rise_bench.metrics import SampleContext, create_metric
 
-    coco = open_dataset("coco", COCO_ROOT, "train2017")
-    _, crowd = crowd_annotations()
-    sample = coco.load(str(crowd["image_id"]))
-    label = coco.category_ids.index(crowd["category_id"])
-    crowd_mask = coco.coco.annToMask(crowd).astype(bool)
+    coco, _, _, sample, label, crowd_mask = crowd_case()
     far = distance_transform_edt(~sample.ground_truth(label, crowds=False)) > 20
     rows, cols = np.nonzero(crowd_mask & far)  # on the crowd, far from every instance of the class
     saliency = torch.zeros(sample.size)

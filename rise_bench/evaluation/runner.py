@@ -166,11 +166,11 @@ class Evaluation:
             for name, metric in self.metrics.items():
                 if not prepared[name].targets:
                     continue
-                if metric.re_explains and not source.can_explain:
+                explain = source.explain_function(sample, self.batch_size) if metric.re_explains else None
+                if metric.re_explains and explain is None:
                     raise RiseBenchError(
                         f"metric '{name}' re-explains: it cannot score the saved maps of {source.name}"
                     )
-                explain = source.explain_function(sample, self.batch_size) if metric.re_explains else None
                 chosen = explanations.select(maps, prepared[name])
                 scores = metric.score(prepared[name], chosen, batch_size=self.batch_size, explain=explain)
                 head = (run_id, self.dataset.name, sample.id, self.model.name, source.name, name)

@@ -41,13 +41,9 @@ class MapSource(ABC):
     def resolved_params(self) -> dict:
         return {}
 
-    @property
-    def can_explain(self) -> bool:
-        """Whether the source can explain other inputs (metrics that re-explain need it)."""
-        return False
-
     def explain_function(self, sample: Sample, batch_size: int):
-        raise NotImplementedError
+        """``explain(model, images, targets) -> maps`` for metrics that re-explain, or None when the source cannot."""
+        return None
 
 
 class ExplainerSource(MapSource):
@@ -66,10 +62,6 @@ class ExplainerSource(MapSource):
         seeds = [derive_seed(self.seed, sample.id)]
         chosen = torch.tensor([list(targets)], device=image.device)
         return self.explainer.explain(model, image, chosen, seeds, batch_size=batch_size)[0]
-
-    @property
-    def can_explain(self) -> bool:
-        return True
 
     def explain_function(self, sample: Sample, batch_size: int):
         seed = derive_seed(self.seed, sample.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..parameters import check_overrides, describe, parse_overrides
+from ..parameters import check_overrides, parse_overrides
 from ..registry import Registry
 from .base import Explainer
 
@@ -22,9 +22,8 @@ register_explainer = EXPLAINERS.register
 
 def list_explainers(baselines: bool = True) -> list[str]:
     """Registered names in registration order: the methods, then (unless False) the baselines."""
-    classes = EXPLAINERS.classes()
-    methods = [n for n, c in classes.items() if not c.baseline]
-    return methods + ([n for n, c in classes.items() if c.baseline] if baselines else [])
+    methods = [n for n, c in EXPLAINERS.classes().items() if not c.baseline]
+    return methods + (list_baselines() if baselines else [])
 
 
 def list_baselines() -> list[str]:
@@ -58,11 +57,6 @@ def expand_methods(names: Sequence[str]) -> list[str]:
         UsageError: an unknown method name.
     """
     return EXPLAINERS.expand(names, list_explainers(baselines=False))
-
-
-def describe_params(cls: type[Explainer]) -> list[tuple[str, Any, str]]:
-    """(name, default, description) of each parameter, descriptions from the docstrings."""
-    return describe(cls.Params)
 
 
 def create_explainers(

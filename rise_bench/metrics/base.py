@@ -38,7 +38,7 @@ import torch
 
 from ..datasets.base import Sample
 from ..errors import UsageError
-from ..parameters import Configurable, Override, check_overrides, describe, parse_overrides
+from ..parameters import Configurable, Override, check_overrides, parse_overrides
 from ..registry import Registry
 
 HIGHER = "higher"
@@ -291,11 +291,6 @@ def select_metrics(
         if metric_class(name).needs_ground_truth and not localised:
             raise UsageError(f"metric '{name}' needs boxes or masks: data set '{dataset}' has none (use voc or coco)")
     return METRICS.create(chosen, overrides)
-
-
-def describe_metric_params(cls: type[Metric]) -> list[tuple[str, Any, str]]:
-    """(name, default, description) of each parameter of a metric."""
-    return describe(cls.Params)
 
 
 def create_metrics(names: Sequence[str], overrides: Sequence[str] = (), validate: bool = True) -> dict[str, Metric]:

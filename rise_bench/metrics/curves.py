@@ -24,7 +24,7 @@ from typing import ClassVar
 
 import torch
 
-from .base import Metric, Preparation, SampleContext, Score, Scores
+from .base import Metric, MetricParams, Preparation, SampleContext, Score, Scores
 
 
 @dataclass
@@ -124,38 +124,51 @@ def check_inputs(images: torch.Tensor, saliency: torch.Tensor, targets) -> None:
         raise ValueError("targets must hold one class per image")
 
 
+def curve_result(
+    model, start: torch.Tensor, finish: torch.Tensor, saliency: torch.Tensor, targets, **options
+) -> CurveResult:
+    """``causal_curves`` of checked inputs and their AUCs (``options``: step, batch_size, endpoints)."""
+    check_inputs(start, saliency, targets)
+    curves = causal_curves(model, start, finish, saliency, targets, **options)
+    return CurveResult(auc(curves), curves)
+
+
+@dataclass(frozen=True)
+class CurveParams(MetricParams):
+    """Parameters every curve metric has.
+
+    Attributes:
+        step: pixels changed per step (default none: the input width, 224 steps at 224x224).
+    """
+
+    step: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.step is not None and self.step < 1:
+            raise ValueError(f"step must be >= 1, got {self.step}")
+
+
 @dataclass
 class CurveState:
-    """What a curve metric keeps of a sample: the model, the images at both ends, the known endpoints."""
+    """What a curve metric keeps of a sample: the images at both ends and the known endpoints."""
 
-    model: object
     image: torch.Tensor
     reference: torch.Tensor
-    target: int
     endpoints: tuple[torch.Tensor, torch.Tensor]
 
 
 class CurveMetric(Metric):
     """A registered deletion or insertion metric: one curve per sample for the explained target.
 
-    Subclasses give ``reference(image)`` (the substrate or the blurred start, a
-    ``[1,3,H,W]`` image), ``starts_at_image`` (whether the image is the curve's first or
-    last point) and ``curve(model, image, reference, saliency, targets, *, batch_size,
-    endpoints)``.
+    Subclasses give ``references(image)`` (the substrate or the blurred start, a
+    ``[1,3,H,W]`` image, scored in the sample's shared pass) and ``starts_at_image``
+    (whether the image is the curve's first point, or its last).
     """
 
+    Params: ClassVar[type] = CurveParams
     category: ClassVar[str] = "faithfulness"
     #: True when the curve starts at the image (deletion), False when it ends there (insertion).
     starts_at_image: ClassVar[bool] = True
-
-    def reference(self, image: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def curve(self, model, image, reference, saliency, targets, *, batch_size, endpoints) -> CurveResult:
-        raise NotImplementedError
-
-    def references(self, image: torch.Tensor) -> torch.Tensor:
-        return self.reference(image)
 
     def prepare(self, context: SampleContext) -> Preparation:
         target = context.target
@@ -163,19 +176,15 @@ class CurveMetric(Metric):
         at_image = context.probabilities[target : target + 1]
         at_reference = probabilities[0:1, target]
         endpoints = (at_image, at_reference) if self.starts_at_image else (at_reference, at_image)
-        state = CurveState(context.model, context.image, reference[:1], target, endpoints)
+        state = CurveState(context.image, reference[:1], endpoints)
         return Preparation(context.model, [target], [context.model.classes[target]], state)
 
     def score(self, preparation, maps, *, batch_size, explain=None) -> Scores:
         state: CurveState = preparation.state
-        targets = torch.tensor([state.target], device=state.image.device)
-        result = self.curve(
-            state.model,
-            state.image,
-            state.reference,
-            maps[:1],
-            targets,
-            batch_size=batch_size,
+        ends = (state.image, state.reference) if self.starts_at_image else (state.reference, state.image)
+        targets = torch.tensor(preparation.targets[:1], device=state.image.device)
+        result = curve_result(
+            preparation.model, *ends, maps[:1], targets, step=self.params.step, batch_size=batch_size,
             endpoints=state.endpoints,
-        )
+        )  # fmt: skip
         return Scores([Score(preparation.names[0], float(result.auc[0]))], result.curves[0].cpu().numpy())

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import LOWER, MetricParams, register_metric
-from .curves import CurveMetric, CurveResult, auc, causal_curves, check_inputs
+from .base import LOWER, register_metric
+from .curves import CurveMetric, CurveParams, CurveResult, curve_result
 
 
 def deletion(
@@ -43,27 +43,17 @@ def deletion(
     Returns:
         ``CurveResult`` with ``auc [B]`` and ``curves [B, n+1]``.
     """
-    check_inputs(images, saliency, targets)
     finish = torch.zeros_like(images) if substrate is None else substrate.expand_as(images).to(images)
-    curves = causal_curves(
-        model, images, finish, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints
-    )
-    return CurveResult(auc(curves), curves)
+    return curve_result(model, images, finish, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints)
 
 
 @dataclass(frozen=True)
-class DeletionParams(MetricParams):
+class DeletionParams(CurveParams):
     """Deletion parameters.
 
     Attributes:
         step: pixels removed per step (default none: the input width, 224 steps at 224x224).
     """
-
-    step: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.step is not None and self.step < 1:
-            raise ValueError(f"step must be >= 1, got {self.step}")
 
 
 @register_metric("deletion")
@@ -76,17 +66,5 @@ class Deletion(CurveMetric):
     curve_label = "fraction of pixels deleted"
     starts_at_image = True
 
-    def reference(self, image: torch.Tensor) -> torch.Tensor:
+    def references(self, image: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(image)
-
-    def curve(self, model, image, reference, saliency, targets, *, batch_size, endpoints) -> CurveResult:
-        return deletion(
-            model,
-            image,
-            saliency,
-            targets,
-            step=self.params.step,
-            batch_size=batch_size,
-            substrate=reference,
-            endpoints=endpoints,
-        )

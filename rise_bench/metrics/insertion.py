@@ -16,8 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import HIGHER, MetricParams, register_metric
-from .curves import CurveMetric, CurveResult, auc, causal_curves, check_inputs
+from .base import HIGHER, register_metric
+from .curves import CurveMetric, CurveParams, CurveResult, curve_result
 
 #: Side and sigma of the reference's insertion blur kernel.
 BLUR_KERNEL_SIZE = 11
@@ -69,16 +69,12 @@ def insertion(
     Returns:
         ``CurveResult`` with ``auc [B]`` and ``curves [B, n+1]``.
     """
-    check_inputs(images, saliency, targets)
     start = insertion_start(images) if blurred is None else blurred
-    curves = causal_curves(
-        model, start, images, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints
-    )
-    return CurveResult(auc(curves), curves)
+    return curve_result(model, start, images, saliency, targets, step=step, batch_size=batch_size, endpoints=endpoints)
 
 
 @dataclass(frozen=True)
-class InsertionParams(MetricParams):
+class InsertionParams(CurveParams):
     """Insertion parameters.
 
     Attributes:
@@ -87,13 +83,11 @@ class InsertionParams(MetricParams):
         blur_sigma: sigma of the start image's blur kernel (5, the reference's).
     """
 
-    step: int | None = None
     blur_size: int = BLUR_KERNEL_SIZE
     blur_sigma: float = BLUR_SIGMA
 
     def __post_init__(self) -> None:
-        if self.step is not None and self.step < 1:
-            raise ValueError(f"step must be >= 1, got {self.step}")
+        super().__post_init__()
         if self.blur_size < 1 or self.blur_size % 2 == 0 or self.blur_sigma <= 0:
             raise ValueError("need an odd blur_size >= 1 and blur_sigma > 0")
 
@@ -108,17 +102,5 @@ class Insertion(CurveMetric):
     curve_label = "fraction of pixels inserted"
     starts_at_image = False
 
-    def reference(self, image: torch.Tensor) -> torch.Tensor:
+    def references(self, image: torch.Tensor) -> torch.Tensor:
         return insertion_start(image, self.params.blur_size, self.params.blur_sigma)
-
-    def curve(self, model, image, reference, saliency, targets, *, batch_size, endpoints) -> CurveResult:
-        return insertion(
-            model,
-            image,
-            saliency,
-            targets,
-            step=self.params.step,
-            batch_size=batch_size,
-            blurred=reference,
-            endpoints=endpoints,
-        )

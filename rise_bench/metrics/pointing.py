@@ -134,9 +134,8 @@ class PointingParams(MetricParams):
 
 @dataclass
 class Trial:
-    """One class of a sample: its name, ground truth and difficult flag."""
+    """One class of a sample: its ground truth and difficult flag."""
 
-    name: str
     truth: np.ndarray
     difficult: bool
 
@@ -160,21 +159,19 @@ class Pointing(Metric):
         trials = []
         for cls in playable:
             truth = sample.ground_truth(cls, crowds=params.crowds)
-            trials.append(
-                Trial(context.classes[cls], truth, is_difficult(truth, len(present) > 1, params.difficult_area))
-            )
+            trials.append(Trial(truth, is_difficult(truth, len(present) > 1, params.difficult_area)))
         skipped = [context.classes[c] for c in present if c not in context.scorable]
-        return Preparation(context.annotated_model, playable, [t.name for t in trials], trials, skipped)
+        return Preparation(context.annotated_model, playable, [context.classes[c] for c in playable], trials, skipped)
 
     def score(self, preparation, maps, *, batch_size, explain=None) -> Scores:
         rows = []
-        for trial, saliency in zip(preparation.state, maps, strict=True):
+        for name, trial, saliency in zip(preparation.names, preparation.state, maps, strict=True):
             outcome = point_and_score(saliency.cpu(), trial.truth, self.params.tolerance)
-            rows.append(Score(trial.name, float(outcome.hit)))
+            rows.append(Score(name, float(outcome.hit)))
             if trial.difficult:
-                rows.append(Score(trial.name, float(outcome.hit), "difficult"))
+                rows.append(Score(name, float(outcome.hit), "difficult"))
             if outcome.constant:
-                rows.append(Score(trial.name, 1.0, "constant"))
+                rows.append(Score(name, 1.0, "constant"))
         return Scores(rows)
 
     # -- aggregation: the mean of per-class hit rates ------------------------------------

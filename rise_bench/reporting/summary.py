@@ -114,13 +114,12 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The summary table (``SUMMARY_COLUMNS``): methods x metrics x subsets, per-class rows, classifier statistics."""
     out = []
     scored = rows[rows.method != CLASSIFIER]
-    names = [m for m in list_metrics() if m in set(scored.metric)]
-    for unknown in dict.fromkeys(scored.metric):
-        metric_of(unknown)
+    present = {name: metric_of(name) for name in dict.fromkeys(scored.metric)}  # an unknown metric fails here
+    names = [name for name in list_metrics() if name in present]
     for method in baselines_last(dict.fromkeys(scored.method)):
         mine = scored[scored.method == method]
         for name in names:
-            metric = metric_of(name)
+            metric = present[name]
             chosen = mine[mine.metric == name]
             for subset in subsets_of(chosen, metric):
                 part = chosen[chosen.subset == subset]
@@ -135,11 +134,9 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                 ]
     classifier = rows[rows.method == CLASSIFIER]
     for name in CLASSIFIER_METRICS:
-        values = classifier[classifier.metric == name].groupby("sample_id")["value"].mean()
-        if len(values):
-            statistics = np.stack([values.to_numpy(dtype=float), np.ones(len(values))], axis=1)
-            low, high = bootstrap(statistics, lambda totals: totals[..., 0] / totals[..., 1], seed)
-            out.append([CLASSIFIER, name, "all", "all", float(values.mean()), low, high, len(values)])
+        chosen = classifier[classifier.metric == name]
+        if len(chosen):  # the mean over samples, as the default metric aggregation
+            out.append([CLASSIFIER, name, "all", "all", *estimate(chosen, Metric, seed)])
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
