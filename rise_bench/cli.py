@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .console import console, err_console, progress_display
+from .console import console, err_console, error, progress_display, styled, warn
 from .errors import RiseBenchError
 
 app = typer.Typer(
@@ -79,10 +79,10 @@ def user_errors():
     try:
         yield
     except RiseBenchError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]: files already written are kept")
+        err_console.print(styled("interrupted", ": files already written are kept"))
         raise typer.Exit(130) from None
 
 
@@ -158,7 +158,7 @@ def explain(
                 continue
             _print_result(result, classifier.classes)
     if failures:
-        err_console.print(f"[bold red]{failures} of {len(images)} image(s) failed[/]")
+        err_console.print(styled(f"{failures} of {len(images)} image(s) failed"))
         raise typer.Exit(1)
 
 
@@ -325,13 +325,14 @@ def evaluate(
             soft_wrap=True,
         )
     if outcome.failures:
-        err_console.print(f"[bold red]{len(outcome.failures)} sample(s) failed[/]; their rows are missing")
+        err_console.print(styled(f"{len(outcome.failures)} sample(s) failed", "; their rows are missing"))
         raise typer.Exit(1)
 
 
 def _print_summary(outcome) -> None:
     import pandas as pd
 
+    from .reporting.summary import overall_invalid
     from .reporting.tables import summary_grid
 
     summary = pd.read_csv(outcome.out / "summary.csv")
@@ -352,9 +353,15 @@ def _print_summary(outcome) -> None:
         )
     if "target_is_label" in classifier.index:
         console.print(f"explained target equals the label: {classifier.loc['target_is_label', 'value']:.1%}")
+    invalid = overall_invalid(summary)
+    if invalid:
+        counts = ", ".join(f"{method} ({count})" for method, count in invalid.items())
+        warn(f"maps holding NaN or inf were not scored (samples per method): {counts}")
     if outcome.skipped_classes:
         skipped = ", ".join(f"{name} ({count})" for name, count in sorted(outcome.skipped_classes.items()))
-        console.print(f"classes skipped (no ImageNet counterpart in the class map): {skipped}", soft_wrap=True)
+        console.print(
+            f"classes not played (no counterpart in the class map, or no valid annotation): {skipped}", soft_wrap=True
+        )
     who = f"shard {outcome.shard.label}: " if outcome.shard.split else ""
     work = f"{who}{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, "
     work += f"in {outcome.seconds:.0f}s; "
@@ -389,7 +396,7 @@ def compare(
     from .reporting.tables import markdown_table
 
     with user_errors():
-        rows = read_results(results)
+        rows = read_results(results, log=warn)
         table = comparison_table(rows, seed)
         out.mkdir(parents=True, exist_ok=True)
         write_atomic(out / "compare.csv", table.to_csv(index=False))
@@ -404,17 +411,17 @@ def compare(
             )
             if made
         ]
-        console.print(text, soft_wrap=True, markup=False)
+        console.print(text, soft_wrap=True)
         console.print(
             f"wrote {out}/compare.csv, {out}/compare.md" + "".join(f", {out}/{p}" for p in pictures), soft_wrap=True
         )
         if baseline is not None:
-            problems = regressions(rows, read_results([baseline]), tolerance, seed)
+            problems = regressions(rows, read_results([baseline], log=warn), tolerance, seed)
             if problems:
                 for line in problems:
                     err_console.print(f"regression: {line}")
                 err_console.print(
-                    f"[bold red]{len(problems)} result(s) moved beyond tolerance {tolerance} from {baseline}[/]"
+                    styled(f"{len(problems)} result(s) moved beyond tolerance {tolerance} from {baseline}")
                 )
                 raise typer.Exit(1)
             console.print(f"no result moved beyond tolerance {tolerance} from {baseline}")
@@ -436,7 +443,7 @@ def merge(
 
     with user_errors():
         outcome = RunOutcome(out=out, skipped_classes=merge_parts(out))
-        outcome.pictures = write_outputs(out, seed)
+        outcome.pictures = write_outputs(out, seed, warn)
     console.print(f"merged {out}/parts into {out}/results.csv", soft_wrap=True)
     _print_summary(outcome)
 

@@ -1,4 +1,9 @@
-"""Progress display: rich bars on a terminal, plain lines otherwise, nothing when quiet."""
+"""Console output: messages, errors, and progress (rich bars on a terminal, plain lines otherwise).
+
+Rich markup is off on both consoles: messages quote user input (paths, class names,
+config keys) and ``[raw]`` or ``[params]`` must print as typed. Style goes through
+``styled`` (a ``Text`` whose message part is never parsed).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,26 @@ from contextlib import contextmanager
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 #: Messages and tables go to stdout; errors and progress to stderr.
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+
+
+def styled(prefix: str, message: str = "", style: str = "bold red") -> Text:
+    """``prefix`` in ``style`` followed by ``message`` as plain text (brackets kept)."""
+    return Text.assemble((prefix, style), message)
+
+
+def error(message: str) -> None:
+    """One red ``error:`` line on stderr."""
+    err_console.print(styled("error: ", message))
+
+
+def warn(message: str) -> None:
+    """One ``warning:`` line on stderr."""
+    err_console.print(styled("warning: ", message, "bold yellow"))
 
 
 class Reporter:
@@ -51,7 +72,7 @@ def progress_display(quiet: bool = False):
         yield lambda description: Reporter(description, "plain")
         return
     columns = (
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

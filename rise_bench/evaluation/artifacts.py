@@ -41,7 +41,8 @@ def load_maps(root: Path, method: str, sample_id: str, names: Sequence[str], siz
 
     The file holds ``[H,W]`` (one map for every target) or ``[T,H,W]``; a sidecar
     ``<sample>.json`` with ``{"targets": [...]}`` picks slices by name, otherwise the
-    slices are taken in order.
+    slices are taken in order. Values are not checked: a map holding NaN or inf is
+    flagged ``invalid`` by the runner, like a method's.
 
     Raises:
         RiseBenchError: the file is missing, unreadable or has the wrong shape.
@@ -64,8 +65,6 @@ def load_maps(root: Path, method: str, sample_id: str, names: Sequence[str], siz
         array = array[[stored.index(n) for n in names]]
     if array.ndim != 3 or array.shape[0] < len(names):
         raise RiseBenchError(f"{path}: expected [H,W] or [T,H,W] with T >= {len(names)}, got {list(array.shape)}")
-    if not np.isfinite(array[: len(names)]).all():
-        raise RiseBenchError(f"{path}: the map holds NaN or infinite values")
     tensor = torch.from_numpy(array[: len(names)])
     if tuple(tensor.shape[-2:]) != tuple(size):
         tensor = F.interpolate(tensor[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]

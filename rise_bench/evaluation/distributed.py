@@ -260,6 +260,10 @@ class ShardSession:
     def take(self, ids: Sequence[str]) -> list[str]:
         return self.shard.take(list(ids))
 
+    def results_path(self) -> Path:
+        """This shard's results file: ``OUT/results.csv``, or its part when the run is split."""
+        return self.shard.part(self.out) if self.shard.split else self.out / "results.csv"
+
     def device(self, requested: str) -> str:
         return rank_device(self.shard, requested)
 
@@ -272,7 +276,7 @@ class ShardSession:
         shard, out = self.shard, self.out
         self.owns_group = start_process_group(shard, device)
         out.mkdir(parents=True, exist_ok=True)
-        results = shard.part(out) if shard.split else out / "results.csv"
+        results = self.results_path()
         if shard.split and (out / "results.csv").exists() and not (out / PARTS).is_dir():
             raise UsageError(f"{out} holds a single-process run; give a sharded run another --out")
         if results.exists() and results.stat().st_size > 0 and not resume:

@@ -15,14 +15,22 @@ the optional columns it lacks (a file of an older version stays readable, and re
 it rewrites it once with the full header). Resume keys are (sample, model, method,
 metric, params_hash, metric_params); a row written before ``metric_params`` existed
 matches any metric parameters, as its version did.
+
+A row is whole only when it ends with a line terminator and parses: readers skip
+malformed rows and say how many (``read_frame``), and ``--resume`` first drops them with
+every row of their sample (``repair``), so that the next row is never glued onto a
+fragment.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 import os
-from collections.abc import Iterable, Sequence
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
@@ -50,8 +58,6 @@ OPTIONAL_COLUMNS = {"metric_params": ""}
 COLUMNS = BASE_COLUMNS + list(OPTIONAL_COLUMNS)
 #: What a finished result is keyed by (for --resume and compare).
 RESUME_KEY = ("sample_id", "model", "method", "metric", "params_hash", "metric_params")
-#: Columns read as text (the rest: value and seconds, as numbers).
-TEXT_COLUMNS = [c for c in COLUMNS if c not in ("value", "seconds")]
 
 #: Pseudo-method of the rows about the classifier itself, and its statistics.
 CLASSIFIER = "classifier"
@@ -101,20 +107,151 @@ def _filled(row: dict[str, str]) -> dict[str, str]:
     return row
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a results file as dicts of text, optional columns filled.
+#: Columns a row cannot do without.
+KEY_COLUMNS = ("sample_id", "model", "method", "metric", "subset")
+
+
+@dataclass
+class Line:
+    """One physical line of a results file after the header.
+
+    Attributes:
+        number: 1-based line number in the file.
+        text: the raw text, line terminator included (none for an incomplete last line).
+        cells: the CSV cells.
+        row: the row as a dict (optional columns filled), or None when the line is malformed.
+        problem: why the line is malformed ('' when it is not).
+    """
+
+    number: int
+    text: str
+    cells: list[str]
+    row: dict[str, str] | None
+    problem: str = ""
+
+    @property
+    def sample(self) -> str | None:
+        """The sample id, when the line holds it for sure (a complete third cell)."""
+        if self.row is not None:
+            return self.row["sample_id"]
+        return self.cells[2] if len(self.cells) > 3 else None
+
+
+@dataclass
+class ResultsText:
+    """A results file read line by line: its header, its well-formed rows and what is not.
+
+    A row is complete only if it ends with a line terminator; one that does not (the
+    tail of a write cut short by a full disk, a copy or a power loss) is malformed, as
+    is a row with the wrong number of cells, a value or time that is not a finite number,
+    or an empty key column.
+    """
+
+    path: Path
+    header: list[str] | None
+    header_text: str
+    lines: list[Line]
+
+    @property
+    def rows(self) -> list[dict[str, str]]:
+        return [line.row for line in self.lines if line.row is not None]
+
+    @property
+    def malformed(self) -> list[Line]:
+        return [line for line in self.lines if line.row is None]
+
+    def malformed_message(self) -> str:
+        """One line naming how many rows were skipped and why (the first few)."""
+        bad = self.malformed
+        shown = "; ".join(f"line {line.number}: {line.problem}" for line in bad[:3])
+        more = f"; {len(bad) - 3} more" if len(bad) > 3 else ""
+        return f"skipped {len(bad)} malformed row(s) of {self.path} ({shown}{more})"
+
+
+def _split_lines(text: str) -> list[str]:
+    """Physical lines, each with its terminator; the last one lacks it when the file was cut short."""
+    lines = text.split("\n")
+    pieces = [line + "\n" for line in lines[:-1]]
+    return pieces + ([lines[-1]] if lines[-1] else [])
+
+
+def _parse_line(number: int, text: str, header: list[str]) -> Line:
+    cells = next(csv.reader([text]), [])
+    line = Line(number, text, cells, None)
+    if not text.endswith("\n"):
+        line.problem = "incomplete (no line terminator)"
+    elif len(cells) != len(header):
+        line.problem = f"{len(cells)} cells, expected {len(header)}"
+    else:
+        row = _filled(dict(zip(header, cells, strict=True)))
+        empty = [c for c in KEY_COLUMNS if not row[c]]
+        numbers = {c: row[c] for c in ("value", "seconds")}
+        if empty:
+            line.problem = f"empty {', '.join(empty)}"
+        elif not all(_is_finite_number(v) for v in numbers.values()):
+            line.problem = "not a number: " + ", ".join(
+                f"{c} '{v}'" for c, v in numbers.items() if not _is_finite_number(v)
+            )
+        else:
+            line.row = row
+    return line
+
+
+def _is_finite_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def read_text(path: Path) -> ResultsText:
+    """Read a results file line by line (see ``ResultsText``); an empty file has no header and no rows.
 
     Raises:
-        RiseBenchError: the file is not a results file.
+        RiseBenchError: the file is missing, not UTF-8 text, or its header is not a results file's.
     """
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        check_header(reader.fieldnames, path)
-        return [_filled(row) for row in reader]
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RiseBenchError(f"results file '{path}' cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (not UTF-8 text)") from None
+    if "\x00" in text:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (it holds NUL bytes)")
+    pieces = _split_lines(text)
+    if not pieces or not pieces[0].endswith("\n"):  # empty, or cut short inside the header
+        return ResultsText(path, None, "", [Line(1, pieces[0], [], None, "incomplete header")] if pieces else [])
+    try:
+        header = check_header(next(csv.reader([pieces[0]]), None), path)
+    except csv.Error:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (not CSV)") from None
+    try:
+        lines = [_parse_line(number, piece, header) for number, piece in enumerate(pieces[1:], 2)]
+    except csv.Error as exc:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (not CSV: {exc})") from None
+    return ResultsText(path, header, pieces[0], lines)
 
 
-def read_frame(path: Path) -> pd.DataFrame:
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a whole results file as dicts of text, optional columns filled.
+
+    Raises:
+        RiseBenchError: the file is not a results file, or holds malformed rows (resume repairs them).
+    """
+    parsed = read_text(path)
+    if parsed.malformed:
+        raise RiseBenchError(parsed.malformed_message().replace("skipped", "found") + "; evaluate --resume repairs it")
+    return parsed.rows
+
+
+def read_frame(path: Path, log: Callable[[str], None] | None = None) -> pd.DataFrame:
     """A results file as a DataFrame with every current column (text keys, numeric values).
+
+    Malformed rows (see ``ResultsText``) are left out, and ``log`` (default: a warning)
+    is told how many and why: a number is never computed from them silently.
 
     Raises:
         RiseBenchError: the file is missing, unreadable or not a results file.
@@ -122,17 +259,51 @@ def read_frame(path: Path) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise RiseBenchError(f"results file '{path}' does not exist")
-    try:
-        frame = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise RiseBenchError(f"'{path}' is not a results file ({exc})") from None
-    check_header(list(frame.columns), path)
-    for name, fill in OPTIONAL_COLUMNS.items():
-        if name not in frame.columns:
-            frame[name] = fill
-    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-    frame["seconds"] = pd.to_numeric(frame["seconds"], errors="coerce")
-    return frame[COLUMNS]
+    parsed = read_text(path)
+    if parsed.malformed:
+        message = parsed.malformed_message()
+        if log is None:
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        else:
+            log(message)
+    frame = pd.DataFrame(parsed.rows, columns=COLUMNS)
+    frame["value"] = pd.to_numeric(frame["value"])
+    frame["seconds"] = pd.to_numeric(frame["seconds"])
+    return frame
+
+
+def repair(path: Path, log: Callable[[str], None]) -> int:
+    """Make a results file safe to append to before ``--resume``; returns the rows dropped.
+
+    A sample's rows are written together, so a sample is complete or absent: a malformed
+    row (an incomplete last line, above all) is dropped with every row of the samples it
+    may belong to (the sample it names, and those of the rows on either side of it). The
+    dropped lines are saved to ``<file>.dropped-<time>`` and one line says so; the
+    samples are evaluated again. A file cut short inside its header becomes empty (the
+    writer writes the header again).
+    """
+    parsed = read_text(path)
+    bad = parsed.malformed
+    if not bad:
+        return 0
+    doomed: set[str] = set()
+    lines = parsed.lines
+    for position, line in enumerate(lines):
+        if line.row is not None:
+            continue
+        neighbours = [lines[i].sample for i in (position - 1, position + 1) if 0 <= i < len(lines)]
+        doomed |= {s for s in [line.sample, *neighbours] if s is not None}
+    dropped = [line for line in lines if line.row is None or line.sample in doomed]
+    kept = [line for line in lines if line not in dropped]
+    saved = path.with_name(f"{path.name}.dropped-{time.strftime('%Y%m%d-%H%M%S')}")
+    write_atomic(saved, parsed.header_text + "".join(line.text for line in dropped))
+    write_atomic(path, parsed.header_text + "".join(line.text for line in kept))
+    samples = f" and every row of sample(s) {', '.join(sorted(doomed))}" if doomed else ""
+    log(
+        f"{path}: dropped {len(bad)} malformed row(s) ({bad[-1].problem} at line {bad[-1].number}){samples}: "
+        f"{len(dropped)} line(s) saved to {saved}; those samples are evaluated again"
+    )
+    return len(dropped)
 
 
 class FinishedKeys:
@@ -143,7 +314,7 @@ class FinishedKeys:
 
     @classmethod
     def of(cls, path: Path) -> FinishedKeys:
-        return cls(read_rows(path)) if path.exists() and path.stat().st_size > 0 else cls()
+        return cls(read_rows(path)) if path.exists() else cls()
 
     def __contains__(self, key: tuple) -> bool:
         # a row from before metric_params existed matches any metric parameters
@@ -168,9 +339,8 @@ class ResultWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if path.exists() and path.stat().st_size > 0:
-            with open(path, newline="") as handle:
-                header = check_header(next(csv.reader(handle), None), path)
+        header = read_text(path).header if path.exists() else None
+        if header is not None:
             if header != COLUMNS:
                 write_rows(path, ([row[c] for c in COLUMNS] for row in read_rows(path)))
             self.stream = open(path, "a", newline="")  # closed by close()

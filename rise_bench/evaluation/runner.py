@@ -5,7 +5,8 @@ prediction, the target and the curve endpoints every method shares), each metric
 ``prepare`` once, then for every source one explanation per label space covering all
 the targets the metrics ask for, then each metric's ``score``. Rows are appended to the
 results file and flushed after every sample, so an interrupted run loses at most the
-sample in flight; ``--resume`` skips finished keys (``results.py``). Maps and curves go
+sample in flight; ``--resume`` skips finished keys (``results.py``). A map holding NaN or
+inf is never scored: each metric gets one row of subset ``invalid`` (value 1) instead. Maps and curves go
 to ``maps/`` and ``curves/`` (``artifacts.py``); ``config.toml`` holds the resolved
 configuration and provenance; ``summary.csv`` and the plots are written at the end.
 """
@@ -26,7 +27,7 @@ from ..datasets.labels import classifier_for
 from ..errors import RiseBenchError, UsageError
 from ..explainers.registry import EXPLAINERS
 from ..files import write_atomic
-from ..metrics.base import SampleContext, list_metrics, metric_class, select_metrics
+from ..metrics.base import INVALID, SampleContext, Score, Scores, list_metrics, metric_class, select_metrics
 from ..models import load_model
 from ..parameters import Override, check_overrides, parse_overrides
 from ..reporting.outputs import write_outputs
@@ -34,7 +35,7 @@ from .artifacts import save_curves, save_maps
 from .config import RunConfig, to_toml
 from .distributed import Shard, ShardSession
 from .provenance import provenance
-from .results import CLASSIFIER, FinishedKeys, ResultRow, ResultWriter
+from .results import CLASSIFIER, FinishedKeys, ResultRow, ResultWriter, read_text, repair
 from .sources import Explanations, MapSource, build_sources
 
 
@@ -63,6 +64,7 @@ class Evaluation:
         overrides = parse_overrides(config.params)
         self.dataset = open_dataset(config.dataset, config.root, config.split, download=config.download)
         self.dataset.subset(config.limit, config.ids, config.sample, config.seed)
+        self.dataset.warn = log
         step = [Override(None, "step", str(config.step), "--step")] if config.step is not None else []  # shorthand
         self.metrics = select_metrics(config.metrics, self.dataset.localised, self.dataset.name, overrides + step)
         self.sources = build_sources(
@@ -78,6 +80,8 @@ class Evaluation:
         self.out = Path(config.out)
         self.session = ShardSession(config.shard, self.out)
         self.sample_ids = self.session.take(self.dataset.ids)
+        if config.resume and self.session.results_path().exists():
+            read_text(self.session.results_path())  # not a results file: say so before the model loads
         self.model = load_model(
             config.model, config.weights, device=self.session.device(config.device), precision=config.precision
         )
@@ -90,6 +94,8 @@ class Evaluation:
     def run(self) -> RunOutcome:
         config, session = self.config, self.session
         results = session.open(self.model.device, config.resume, self.make_reporter, f"evaluate {self.dataset.name}")
+        if config.resume and results.exists():
+            repair(results, self.log)
         done = FinishedKeys.of(results) if config.resume else FinishedKeys()
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         if session.lead:
@@ -172,7 +178,13 @@ class Evaluation:
                         f"metric '{name}' re-explains: it cannot score the saved maps of {source.name}"
                     )
                 chosen = explanations.select(maps, prepared[name])
-                scores = metric.score(prepared[name], chosen, batch_size=self.batch_size, explain=explain)
+                if not torch.isfinite(chosen).all():  # never scored: one flag row per metric
+                    broken = next(
+                        n for n, m in zip(prepared[name].names, chosen, strict=True) if not m.isfinite().all()
+                    )
+                    scores = Scores([Score(broken, 1.0, INVALID)])
+                else:
+                    scores = metric.score(prepared[name], chosen, batch_size=self.batch_size, explain=explain)
                 head = (run_id, self.dataset.name, sample.id, self.model.name, source.name, name)
                 tail = (source.params_hash, seconds, metric.params_hash())
                 rows += [ResultRow(*head, score.target, score.subset, score.value, *tail) for score in scores.rows]
@@ -209,5 +221,5 @@ def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] =
     finally:
         evaluation.session.close()
     if outcome.merged:
-        outcome.pictures = write_outputs(outcome.out, config.seed)
+        outcome.pictures = write_outputs(outcome.out, config.seed, log)
     return outcome

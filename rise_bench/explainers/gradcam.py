@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ModelError
+from ..models import ScoreKind
 from .base import Explainer, ExplainerParams, chunks
 from .registry import register_explainer
 
@@ -27,7 +28,7 @@ class GradCamParams(ExplainerParams):
         relu: apply the ReLU of the paper to the weighted sum.
     """
 
-    score: str = "logit"
+    score: ScoreKind = "logit"
     relu: bool = True
 
 

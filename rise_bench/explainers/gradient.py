@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..models import ScoreKind
 from ..seeds import seeded_generator
 from .base import Explainer, ExplainerParams, chunks
 from .registry import register_explainer
@@ -31,7 +32,7 @@ class GradientParams(ExplainerParams):
         seed: seed of the SmoothGrad noise (per image, see ``explain``'s ``seeds``).
     """
 
-    score: str = "logit"
+    score: ScoreKind = "logit"
     smoothgrad: bool = False
     smoothgrad_samples: int = 50
     smoothgrad_sigma: float = 0.15

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..models import ScoreKind
 from ..seeds import seeded_generator
 from .base import Explainer, ExplainerParams, chunks
 from .registry import register_explainer
@@ -40,7 +41,7 @@ class LimeParams(ExplainerParams):
     kernel_width: float = 0.25
     ridge_alpha: float = 1.0
     seed: int = 0
-    score: str = "softmax"
+    score: ScoreKind = "softmax"
 
     def __post_init__(self) -> None:
         if self.num_samples < 2 or self.num_segments < 1:

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..images import gaussian_blur
+from ..models import ScoreKind
 from ..seeds import seeded_generator
 from .base import Explainer, ExplainerParams, chunks
 from .registry import register_explainer
@@ -48,7 +49,7 @@ class PerturbationParams(ExplainerParams):
     mask_blur_sigma: float = 5.0
     jitter: int = 4
     seed: int = 0
-    score: str = "softmax"
+    score: ScoreKind = "softmax"
 
     def __post_init__(self) -> None:
         if self.mask_size < 2 or self.iterations < 0 or self.jitter < 0:

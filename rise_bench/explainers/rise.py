@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..models import ScoreKind
 from ..seeds import seeded_generator
 from .base import Explainer, ExplainerParams, chunks
 from .registry import register_explainer
@@ -36,7 +37,7 @@ class RiseParams(ExplainerParams):
     grid_size: int = 7
     keep_prob: float = 0.5
     seed: int = 0
-    score: str = "softmax"
+    score: ScoreKind = "softmax"
 
     def __post_init__(self) -> None:
         if self.num_masks < 1 or self.grid_size < 1 or not 0 < self.keep_prob <= 1:

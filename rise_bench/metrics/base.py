@@ -43,6 +43,8 @@ from ..registry import Registry
 
 HIGHER = "higher"
 LOWER = "lower"
+#: The subset of the rows that flag a map holding NaN or inf: counted, never scored.
+INVALID = "invalid"
 
 #: ``explain(model, images [B,3,H,W], targets [B,T]) -> maps [B,T,H,W]``, for metrics that re-explain.
 ExplainFunction = Callable[[Any, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -191,8 +193,9 @@ class Metric(Configurable, ABC):
     default: ClassVar[bool] = True
     #: The x-axis of the metric's curve, for plots; None when it has no curve.
     curve_label: ClassVar[str | None] = None
-    #: Subsets whose rows are flags to count, not values to aggregate (pointing's ``constant``).
-    counted_subsets: ClassVar[tuple[str, ...]] = ()
+    #: Subsets whose rows are flags to count, not values to aggregate (``invalid`` maps,
+    #: pointing's ``constant``).
+    counted_subsets: ClassVar[tuple[str, ...]] = (INVALID,)
 
     @classmethod
     def header(cls) -> str:

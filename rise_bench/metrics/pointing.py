@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .base import HIGHER, Metric, MetricParams, Preparation, SampleContext, Score, Scores, register_metric
+from .base import HIGHER, INVALID, Metric, MetricParams, Preparation, SampleContext, Score, Scores, register_metric
 
 #: Pointing tolerance in pixels at the original resolution (strictly less than).
 TOLERANCE = 15
@@ -149,7 +149,7 @@ class Pointing(Metric):
     title = "pointing accuracy"
     category = "localisation"
     needs_ground_truth = True
-    counted_subsets = ("constant",)
+    counted_subsets = ("constant", INVALID)
 
     def prepare(self, context: SampleContext) -> Preparation:
         params: PointingParams = self.params
@@ -161,6 +161,7 @@ class Pointing(Metric):
             truth = sample.ground_truth(cls, crowds=params.crowds)
             trials.append(Trial(truth, is_difficult(truth, len(present) > 1, params.difficult_area)))
         skipped = [context.classes[c] for c in present if c not in context.scorable]
+        skipped += [f"{context.classes[c]} (no valid annotation)" for c in sample.unplayable]
         return Preparation(context.annotated_model, playable, [context.classes[c] for c in playable], trials, skipped)
 
     def score(self, preparation, maps, *, batch_size, explain=None) -> Scores:

@@ -4,7 +4,8 @@ A metric owns its aggregation (``Metric.sample_statistics`` and ``aggregate``: t
 of per-sample values for deletion and insertion, the mean of per-class hit rates for the
 pointing game); the bootstrap resamples samples with replacement 1000 times and takes
 the 2.5th and 97.5th percentiles of the aggregate. Subsets a metric flags as counted
-(pointing's ``constant``) are counted, and a metric's per-class breakdown adds rows.
+(maps holding NaN or inf, ``invalid``; pointing's ``constant``) are counted, and a
+metric's per-class breakdown adds rows.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ..errors import RiseBenchError
 from ..evaluation.results import CLASSIFIER, CLASSIFIER_METRICS, read_frame
 from ..explainers.registry import is_baseline
 from ..files import write_atomic
-from ..metrics.base import METRICS, Metric, list_metrics
+from ..metrics.base import INVALID, METRICS, Metric, list_metrics
 
 BOOTSTRAP_SAMPLES = 1000
 SUMMARY_COLUMNS = ["method", "metric", "subset", "class", "value", "ci_low", "ci_high", "n"]
@@ -28,22 +29,28 @@ SUMMARY_COLUMNS = ["method", "metric", "subset", "class", "value", "ci_low", "ci
 SETTINGS = ["params_hash", "metric_params"]
 
 
-def read_results(paths: Sequence[str | Path]) -> pd.DataFrame:
+def read_results(
+    paths: Sequence[str | Path], log: Callable[[str], None] | None = None, allow_empty: bool = False
+) -> pd.DataFrame:
     """Rows of one or more ``results.csv`` files (or run folders holding one), with a ``source`` column.
 
     Rows repeated across files (same key and target) keep the last. A method that appears
     with other settings (method or metric parameters) in another run keeps a row of its
-    own, named after the run folder: ``rise (runA)``.
+    own, named after the run folder: ``rise (runA)``. Malformed rows are skipped and
+    ``log`` is told how many (``results.read_frame``).
 
     Raises:
-        RiseBenchError: a file is missing or is not a results file.
+        RiseBenchError: a file is missing or is not a results file, or (unless
+            ``allow_empty``) holds no rows.
     """
     frames = []
     for source in paths:
         path = Path(source)
         if path.is_dir():
             path = path / "results.csv"
-        frame = read_frame(path)
+        frame = read_frame(path, log)
+        if frame.empty and not allow_empty:
+            raise RiseBenchError(f"{path} holds no result rows")
         frame["source"] = str(path)
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
@@ -145,6 +152,12 @@ def is_counted(metric: str, subset: str) -> bool:
     return metric in METRICS and subset in METRICS.get(metric).counted_subsets
 
 
+def overall_invalid(summary: pd.DataFrame) -> dict[str, int]:
+    """Method -> the samples whose maps held NaN or inf (the most over its metrics), for methods that had any."""
+    rows = summary[(summary.subset == INVALID) & (summary["class"] == "all")]
+    return {method: int(group.value.max()) for method, group in rows.groupby("method", sort=False)}
+
+
 def overall(summary: pd.DataFrame, classifier: bool = False) -> pd.DataFrame:
     """A summary's rows over every class, without counted subsets and (unless asked) the classifier's rows."""
     keep = (summary["class"] == "all") & pd.Series(
@@ -157,8 +170,10 @@ def overall(summary: pd.DataFrame, classifier: bool = False) -> pd.DataFrame:
     return summary[keep]
 
 
-def summarise_file(results: Path, summary: Path, seed: int = 0) -> pd.DataFrame:
-    """Summarise ``results`` into ``summary`` (atomically) and return the table."""
-    table = summarise(read_results([results]), seed)
+def summarise_file(
+    results: Path, summary: Path, seed: int = 0, log: Callable[[str], None] | None = None
+) -> pd.DataFrame:
+    """Summarise ``results`` into ``summary`` (atomically) and return the table (empty when no sample succeeded)."""
+    table = summarise(read_results([results], log, allow_empty=True), seed)
     write_atomic(summary, table.to_csv(index=False))
     return table
