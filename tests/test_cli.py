@@ -122,6 +122,22 @@ def test_unknown_names_are_usage_errors(tmp_path, args, message):
     assert not any(tmp_path.iterdir())
 
 
+def test_messages_keep_the_brackets_they_quote(tmp_path):
+    folder = tmp_path / "data" / "[raw]"
+    folder.mkdir(parents=True)
+    (folder / "x.jpg").write_bytes(b"not an image")
+    result = run("explain", folder / "x.jpg", "--method", "gradcam", "--out", tmp_path / "out", "--quiet")
+    assert result.exit_code == 1
+    assert f"{folder / 'x.jpg'}: not an image file" in error_lines(result.output)[0]
+    config = tmp_path / "[params].toml"
+    config.write_text("params = 3\n")
+    result = run("evaluate", "--config", config)
+    assert result.exit_code == 2
+    assert error_lines(result.output) == [
+        f"error: config file '{config}': [params] must be a table of \"method.key\" = value"
+    ]
+
+
 def test_missing_weights_offline_is_one_line_and_exit_1(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "network_reachable", lambda host, timeout=3.0: False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))

@@ -17,7 +17,7 @@ from rise_bench.explainers import explainer_class, list_explainers
 from rise_bench.metrics import HIGHER, LOWER, SampleContext, create_metric, list_metrics, metric_class
 from rise_bench.parameters import describe
 
-from .helpers import REGION, TINY_SIZE, make_region_model, texture_images
+from .helpers import IMAGENET_SAMPLE, REGION, TINY_SIZE, make_region_model, texture_images
 
 EXPLAINERS = list_explainers()
 METHODS = list_explainers(baselines=False)
@@ -49,6 +49,16 @@ def test_map_peaks_inside_the_only_region_the_model_sees(method, region_model):
     inside[REGION] = True
     contrast = saliency[0][inside].mean() - saliency[0][~inside].mean()
     assert contrast > 0.1 * (saliency.max() - saliency.min()) > 0
+
+
+@pytest.mark.parametrize("method", EXPLAINERS)
+def test_maps_are_finite_on_a_real_photograph_with_the_real_model(method, default_model):
+    from rise_bench.images import read_image
+
+    image = default_model.transform(read_image(IMAGENET_SAMPLE / "n01530575_brambling.JPEG"))[None]
+    saliency = tiny(method).explain(default_model, image, torch.tensor([10]), batch_size=16)
+    assert saliency.shape == (1, *image.shape[-2:])
+    assert torch.isfinite(saliency).all(), f"{method} gives NaN or inf on a real image"
 
 
 @pytest.mark.parametrize("method", EXPLAINERS)

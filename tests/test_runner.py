@@ -239,3 +239,81 @@ def test_a_results_file_of_the_previous_schema_is_read_and_resumed(tmp_path):
         tuple(r)
         for r in pd.read_csv(whole / "results.csv", keep_default_na=False)[BASE_COLUMNS[2:9]].itertuples(index=False)
     ]
+
+
+def test_maps_with_nan_or_inf_are_flagged_invalid_and_never_scored(tmp_path, monkeypatch):
+    saved = tmp_path / "saved"
+    ids = ["n01440764_tench", "n01496331_electric_ray", "n01530575_brambling"]
+    (saved / "mine").mkdir(parents=True)
+    good = np.random.default_rng(0).random((224, 224)).astype(np.float32)
+    for sample_id, bad in zip(ids, [np.nan, np.inf, None], strict=True):
+        array = good.copy()
+        if bad is not None:
+            array[5, 7] = bad
+        np.save(saved / "mine" / f"{sample_id}.npy", array)
+    out = tmp_path / "maps"
+    base = {**FAST, "methods": ["mine"], "baselines": False}
+    evaluate(RunConfig(**base, maps=str(saved), out=str(out)), log=lambda line: None)
+    rows = pd.read_csv(out / "results.csv")
+    mine = rows[rows.method == "mine"]
+    invalid = mine[mine.subset == "invalid"]
+    assert sorted(invalid.sample_id) == sorted(ids[:2] * 2) and invalid.value.eq(1).all()
+    assert set(mine[mine.subset == "all"].sample_id) == {ids[2]}  # only the finite map is scored
+    summary = pd.read_csv(out / "summary.csv").set_index(["method", "metric", "subset"])
+    assert summary.loc[("mine", "deletion", "invalid"), "value"] == 2
+    assert summary.loc[("mine", "deletion", "all"), "n"] == 1
+    args = ["evaluate", "--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--limit", "3", "--method", "mine"]
+    result = cli.invoke(app, [*args, "--maps", str(saved), "--no-baselines", "--quiet", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    assert "maps holding NaN or inf were not scored (samples per method): mine (2)" in result.output
+
+    from rise_bench.explainers.gradient import Gradient
+
+    original = Gradient._explain
+
+    def broken(self, model, images, targets, seeds, execution):
+        maps = original(self, model, images, targets, seeds, execution)
+        return maps.fill_(float("nan"))
+
+    monkeypatch.setattr(Gradient, "_explain", broken)
+    out = tmp_path / "method"
+    evaluate(RunConfig(**{**FAST, "limit": 1}, out=str(out)), log=lambda line: None)
+    rows = pd.read_csv(out / "results.csv")
+    gradient = rows[rows.method == "gradient"]
+    assert list(gradient.subset) == ["invalid", "invalid"] and set(gradient.metric) == {"deletion", "insertion"}
+    assert (rows[rows.method == "gradcam"].subset == "all").all()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('limit = "two"', "config key 'limit' = 'two': expected an integer or none"),
+        ("quick = 1", "config key 'quick' = 1: expected true or false"),
+        ('methods = ["rise", 3]', "config key 'methods' = ['rise', 3]: expected a list of text"),
+        ("sample = 0", "config key 'sample' = 0: expected an integer of at least 1"),
+        ("seed = 1.5", "config key 'seed' = 1.5: expected an integer"),
+    ],
+)
+def test_config_values_are_type_checked(tmp_path, text, message):
+    path = tmp_path / "run.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(UsageError) as error:
+        RunConfig.from_sources(path)
+    assert str(error.value) == message
+    result = cli.invoke(app, ["evaluate", "--config", str(path)])
+    assert result.exit_code == 2 and result.output.strip() == f"error: {message}"
+
+
+def test_a_bad_parameter_value_fails_before_the_model_loads(tmp_path, monkeypatch):
+    import rise_bench.evaluation.runner as runner
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(runner, "load_model", no_model)
+    args = ["--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--method", "gradcam", "--out", str(tmp_path)]
+    result = cli.invoke(app, ["evaluate", *args, "--param", "gradcam.score=bogus"])
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: gradcam.score: 'bogus' is not one of softmax, sigmoid, logit"
+    result = cli.invoke(app, ["evaluate", *args, "--param", "rise.num_masks=many", "--method", "rise"])
+    assert result.exit_code == 2 and "'many' is not a valid int" in result.output
