@@ -130,25 +130,57 @@ def test_a_crashed_shard_is_rerun_alone_then_merged(tmp_path, single_run):
     assert_same_results(single_run, out / "results.csv")
 
 
-def test_torchrun_with_two_gloo_processes_equals_one_process(tmp_path):
+def rank_process(out, rank: int) -> int | None:
+    """The pid of the torchrun worker of ``rank`` writing to ``out`` (read from /proc), or None."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            command = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            environ = open(f"/proc/{entry}/environ", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if str(out).encode() in command and f"RANK={rank}".encode() in environ and b"rise_bench" in command:
+            return int(entry)
+    return None
+
+
+def test_a_killed_torchrun_rank_is_recovered_by_the_same_command_with_resume(tmp_path):
+    """torchrun (two gloo ranks) stops the healthy rank when one dies; the same command with --resume resumes
+    every shard, and the merged results equal one process's."""
+    import json
+    import signal
+    import time
+
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    args = [*CLI_SMALL, "--limit", "6", "--param", "rise.num_masks=150"]  # 3 samples per rank, ~1 s each
     single, split = tmp_path / "one", tmp_path / "two"
-    command = [sys.executable, "-m", "rise_bench", "evaluate", *CLI_SMALL]
-    subprocess.run([*command, "--out", str(single)], check=True, env=env, cwd=ROOT, capture_output=True)
-    torchrun = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc-per-node",
-        "2",
-        "-m",
-        "rise_bench",
-    ]
-    done = subprocess.run(
-        [*torchrun, "evaluate", *CLI_SMALL, "--out", str(split)], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    subprocess.run(
+        [sys.executable, "-m", "rise_bench", "evaluate", *args, "--out", str(single)],
+        check=True, env=env, cwd=ROOT, capture_output=True,
+    )  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m"]
+    command += ["rise_bench", "evaluate", *args, "--out", str(split)]
+    launched = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    progress = Shard(1, 2).progress_file(split)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and launched.poll() is None:
+        try:
+            if json.loads(progress.read_text())["done"] >= 1:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    pid = rank_process(split, 1)
+    assert pid is not None and launched.poll() is None, "rank 1 finished before it could be killed"
+    os.kill(pid, signal.SIGKILL)
+    launched.communicate(timeout=120)
+    assert launched.returncode != 0 and not (split / "results.csv").exists()
+    assert not Shard(1, 2).marker(split).exists()
+    result = cli.invoke(app, ["merge", str(split)])  # says which shards and how
+    assert result.exit_code == 1 and "run the same torchrun command again with --resume" in result.output
+    again = subprocess.run([*command, "--resume"], env=env, cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
     assert sorted(p.name for p in (split / "parts").glob("*.done")) == ["results-0-of-2.done", "results-1-of-2.done"]
-    assert_same_results(single / "results.csv", split / "results.csv")
+    assert_same_results(single / "results.csv", split / "results.csv")  # torchrun equals one process
     assert (split / "summary.csv").is_file()

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import tomllib
 import torch
 
 from ..errors import RiseBenchError, UsageError
@@ -196,6 +197,33 @@ def wait_for_shards(out: Path, count: int, poll_seconds: float = 5.0, log=None) 
         time.sleep(poll_seconds)
 
 
+def launcher(out: Path) -> str:
+    """How a split run was started, from its ``config.toml``: ``torchrun``, ``shard`` or '' (unknown)."""
+    try:
+        return str(tomllib.loads((out / "config.toml").read_text()).get("config", {}).get("launcher", ""))
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+
+
+def resume_advice(out: Path, count: int, missing: list[int]) -> str:
+    """Which shards have not finished, and exactly how to resume them.
+
+    When one torchrun rank dies, torchrun stops the others too, so every unfinished shard
+    needs resuming: the same torchrun command with ``--resume`` does that (each rank
+    continues its own part). Shards run by hand are resumed one by one.
+    """
+    shards = ", ".join(f"{i}/{count}" for i in missing)
+    how = {
+        "torchrun": "run the same torchrun command again with --resume (every rank resumes its own shard)",
+        "shard": "re-run " + "; ".join(f"evaluate ... --shard {i}/{count} --resume" for i in missing),
+    }.get(
+        launcher(out),
+        "under torchrun, run the same command again with --resume; with --shard, re-run "
+        + "; ".join(f"--shard {i}/{count} --resume" for i in missing),
+    )
+    return f"shard(s) {shards} have not finished; to resume them, {how}; the last to finish merges"
+
+
 def merge_parts(out: Path, count: int | None = None) -> dict[str, int]:
     """Merge ``OUT/parts/results-*-of-N.csv`` into ``OUT/results.csv`` in single-process order.
 
@@ -214,8 +242,7 @@ def merge_parts(out: Path, count: int | None = None) -> dict[str, int]:
     count = counts.pop()
     missing = missing_shards(out, count)
     if missing:
-        shards = ", ".join(f"{i}/{count}" for i in missing)
-        raise RiseBenchError(f"shard(s) {shards} have not finished; re-run each with --shard I/N --resume, then merge")
+        raise RiseBenchError(resume_advice(out, count, missing))
     markers = [json.loads(Shard(i, count).marker(out).read_text()) for i in range(count)]
     rows_by_sample: dict[str, list[list[str]]] = {}
     for index in range(count):

@@ -135,6 +135,7 @@ class Evaluation:
             "batch_size": self.batch_size,
             "shard": None,
             "shards": self.session.shard.count,
+            "launcher": "torchrun" if self.session.shard.torchrun else ("shard" if self.session.shard.split else ""),
         }
         document = {
             "run_id": run_id,
