@@ -317,3 +317,18 @@ def test_a_bad_parameter_value_fails_before_the_model_loads(tmp_path, monkeypatc
     assert result.output.strip() == "error: gradcam.score: 'bogus' is not one of softmax, sigmoid, logit"
     result = cli.invoke(app, ["evaluate", *args, "--param", "rise.num_masks=many", "--method", "rise"])
     assert result.exit_code == 2 and "'many' is not a valid int" in result.output
+
+
+def test_a_run_whose_every_sample_fails_ends_in_one_line_per_sample(tmp_path):
+    saved = tmp_path / "saved" / "mine"
+    saved.mkdir(parents=True)
+    ids = ["n01440764_tench", "n01496331_electric_ray"]
+    for sample_id in ids:
+        np.save(saved / f"{sample_id}.npy", np.zeros((2, 3, 4, 5), np.float32))  # no map has this shape
+    args = ["evaluate", "--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--limit", "2", "--method", "mine"]
+    args += ["--maps", str(saved.parent), "--no-baselines", "--quiet", "--out", str(tmp_path / "out")]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 1 and result.exception is None or isinstance(result.exception, SystemExit)
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and all("expected [H,W] or [T,H,W]" in line for line in errors)
+    assert "2 sample(s) failed" in result.output

@@ -58,6 +58,8 @@ def read_results(
         subset=["sample_id", "model", "method", "metric", "target", "subset", *SETTINGS], keep="last"
     )
     scored = rows[rows.method != CLASSIFIER]
+    if scored.empty:  # nothing to tell apart (a run whose every sample failed)
+        return rows
     settings = scored.groupby(["method", "metric"])[SETTINGS].apply(lambda g: len(g.drop_duplicates()))
     for method in sorted({method for (method, _), count in settings.items() if count > 1}):
         chosen = rows.method == method
