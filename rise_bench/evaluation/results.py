@@ -294,7 +294,7 @@ def repair(path: Path, log: Callable[[str], None]) -> int:
         neighbours = [lines[i].sample for i in (position - 1, position + 1) if 0 <= i < len(lines)]
         doomed |= {s for s in [line.sample, *neighbours] if s is not None}
     dropped = [line for line in lines if line.row is None or line.sample in doomed]
-    kept = [line for line in lines if line not in dropped]
+    kept = [line for line in lines if line.row is not None and line.sample not in doomed]
     saved = path.with_name(f"{path.name}.dropped-{time.strftime('%Y%m%d-%H%M%S')}")
     write_atomic(saved, parsed.header_text + "".join(line.text for line in dropped))
     write_atomic(path, parsed.header_text + "".join(line.text for line in kept))

@@ -5,10 +5,11 @@ prediction, the target and the curve endpoints every method shares), each metric
 ``prepare`` once, then for every source one explanation per label space covering all
 the targets the metrics ask for, then each metric's ``score``. Rows are appended to the
 results file and flushed after every sample, so an interrupted run loses at most the
-sample in flight; ``--resume`` skips finished keys (``results.py``). A map holding NaN or
-inf is never scored: each metric gets one row of subset ``invalid`` (value 1) instead. Maps and curves go
-to ``maps/`` and ``curves/`` (``artifacts.py``); ``config.toml`` holds the resolved
-configuration and provenance; ``summary.csv`` and the plots are written at the end.
+sample in flight; ``--resume`` first repairs a file cut short, then skips finished keys
+(``results.py``). A map holding NaN or inf is never scored: each metric gets one row of
+subset ``invalid`` (value 1) instead. Maps and curves go to ``maps/`` and ``curves/``
+(``artifacts.py``); ``config.toml`` holds the resolved configuration and provenance;
+``summary.csv`` and the plots are written at the end.
 """
 
 from __future__ import annotations
