@@ -130,11 +130,21 @@ def explain(
     from .models import load_model
 
     demo = not images
+    failures = 0
     with user_errors():
         if demo:
             images, quick = [DEMO_IMAGE], True
         batch_size = parse_batch_size(batch_size)
         explainers = create_explainers(method, param, quick=quick, seed=seed)  # bad methods fail before the model loads
+        work = []
+        for source, name in zip(images, output_names(images), strict=True):
+            if not str(source).startswith("sample:") and not Path(source).exists():  # before the model loads
+                error(f"{source}: no such file")
+                failures += 1
+            else:
+                work.append((source, name))
+        if not work:
+            _fail_images(failures, len(images))
         if demo:
             console.print(
                 f"No image given: explaining the bundled photograph '{DEMO_IMAGE}' with reduced sample "
@@ -142,24 +152,29 @@ def explain(
                 "the methods' defaults are the papers' settings).",
                 soft_wrap=True,
             )
+        if not quiet:
+            err_console.print(f"loading model {model or 'tf_efficientnet_lite0'} ...")
         classifier = load_model(model, weights, device=device, precision=precision)
         chosen_batch = resolve_batch_size(classifier, batch_size, log=err_console.print)
         target_index = classifier.class_index(target) if target is not None else None
-    failures = 0
-    with progress_display(quiet) as make_reporter:
-        for source, name in zip(images, output_names(images), strict=True):
-            try:
-                with user_errors():
+        with progress_display(quiet) as make_reporter:
+            for source, name in work:  # Ctrl-C stops them all (user_errors: exit 130)
+                try:
                     result = explain_image(
                         classifier, source, out / name, explainers, target_index, make_reporter, chosen_batch
                     )
-            except typer.Exit:
-                failures += 1
-                continue
-            _print_result(result, classifier.classes)
+                except RiseBenchError as exc:  # this image fails alone
+                    error(str(exc))
+                    failures += 1
+                    continue
+                _print_result(result, classifier.classes)
     if failures:
-        err_console.print(styled(f"{failures} of {len(images)} image(s) failed"))
-        raise typer.Exit(1)
+        _fail_images(failures, len(images))
+
+
+def _fail_images(failures: int, total: int) -> None:
+    err_console.print(styled(f"{failures} of {total} image(s) failed"))
+    raise typer.Exit(1)
 
 
 def _print_result(result, classes) -> None:

@@ -187,3 +187,48 @@ def test_console_script_entry_point():
     )
     assert completed.returncode == 0
     assert "explain" in completed.stdout and "list-methods" in completed.stdout and "list-metrics" in completed.stdout
+
+
+def test_help_and_usage_errors_leave_torch_unimported():
+    probe = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from rise_bench.cli import app\n"
+        "help = CliRunner().invoke(app, ['--help'])\n"
+        "typo = CliRunner().invoke(app, ['evaluate', '--limt', '3'])\n"
+        "sub = CliRunner().invoke(app, ['explain', '--help'])\n"
+        "print(help.exit_code, typo.exit_code, sub.exit_code, 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "2", "0", "False"], done.stdout + done.stderr
+
+
+def test_a_missing_image_fails_before_the_model_loads(tmp_path, monkeypatch):
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(models, "load_model", no_model)
+    result = run("explain", tmp_path / "no" / "such.jpg", "--method", "gradcam", "--out", tmp_path / "out")
+    assert result.exit_code == 1
+    assert error_lines(result.output) == [f"error: {tmp_path / 'no' / 'such.jpg'}: no such file"]
+    assert "1 of 1 image(s) failed" in result.output
+
+
+def test_one_ctrl_c_stops_a_multi_image_explain(tmp_path, monkeypatch):
+    from rise_bench import explain
+
+    original, calls = explain.explain_image, []
+
+    def interrupted_on_the_second(*args, **kwargs):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(explain, "explain_image", interrupted_on_the_second)
+    photos = [IMAGENET_SAMPLE / n for n in ("n01440764_tench.JPEG", "n01496331_electric_ray.JPEG")]
+    result = run("explain", *photos, "sample:chelsea", "--method", "gradcam", "--out", tmp_path, "--quiet")
+    assert result.exit_code == 130 and len(calls) == 2
+    assert result.output.count("interrupted") == 1 and "failed" not in result.output
+    assert (tmp_path / "n01440764_tench" / "gradcam.npy").is_file()
+    assert not (tmp_path / "chelsea").exists()
