@@ -323,7 +323,9 @@ def evaluate(
             shard=shard,
         )
         with progress_display(quiet) as make_reporter:
-            outcome = run_evaluation(run_config, make_reporter, log=lambda line: err_console.print(line))
+            outcome = run_evaluation(
+                run_config, make_reporter, log=err_console.print, status=None if quiet else err_console.print
+            )
     if outcome.merged:
         _print_summary(outcome)
     else:

@@ -332,3 +332,56 @@ def test_a_run_whose_every_sample_fails_ends_in_one_line_per_sample(tmp_path):
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and all("expected [H,W] or [T,H,W]" in line for line in errors)
     assert "2 sample(s) failed" in result.output
+
+
+class Recorder:
+    """A progress-reporter factory that records what each reporter heard."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list] = {}
+
+    def __call__(self, description: str, quiet_for: float = 0.0):
+        calls = self.calls.setdefault(description, [])
+
+        class Reporter:
+            def __call__(self, done, total):
+                calls.append((done, total))
+
+            def skip(self, done, total):
+                calls.append(("skip", done, total))
+
+            def finish(self):
+                calls.append("finish")
+
+        return Reporter()
+
+
+def test_progress_shows_the_total_at_once_a_bar_per_method_and_skips_resumed_samples(tmp_path):
+    out = tmp_path / "run"
+    recorder, told = Recorder(), []
+    evaluate(
+        RunConfig(**{**FAST, "limit": 2}, out=str(out)), make_reporter=recorder, log=told.append, status=told.append
+    )
+    run = recorder.calls["evaluate imagenet"]
+    assert run[0] == (0, 2) and run[-2:] == [(2, 2), "finish"]
+    assert told[0] == "loading model tf_efficientnet_lite0 ..." and told[1].startswith(
+        "evaluating 2 samples x 4 methods"
+    )
+    nested = recorder.calls["  gradcam on n01440764_tench"]
+    assert nested[-2] == (1, 1) and nested[-1] == "finish"  # Grad-CAM's own progress, then removed
+    again = Recorder()
+    evaluate(RunConfig(**{**FAST, "limit": 3}, out=str(out), resume=True), make_reporter=again, log=told.append)
+    assert again.calls["evaluate imagenet"][:4] == [(0, 3), ("skip", 1, 3), ("skip", 2, 3), (3, 3)]
+
+
+def test_the_eta_counts_only_the_samples_evaluated(monkeypatch):
+    from rise_bench import console
+
+    clock = iter([0.0, 0.0, 0.0, 10.0])
+    monkeypatch.setattr(console.time, "perf_counter", lambda: next(clock))
+    lines = []
+    monkeypatch.setattr(console.err_console, "print", lambda text, **kw: lines.append(str(text)))
+    reporter = console.Reporter("evaluate", "plain")  # started at 0
+    reporter.skip(2, 4)  # two samples resumed at once (the clock restarts at 0)
+    reporter(3, 4)  # one sample evaluated in 10 s: one left, eta 10 s
+    assert lines[-1] == "evaluate: 3/4 (75%, 10.0s, eta 10s)"

@@ -318,11 +318,17 @@ class ShardSession:
                 self.reporters.append(make_reporter(f"{description} all {shard.count} shards"))
         return results
 
-    def progress(self, done: int, total: int, whole: int) -> None:
-        """``done`` of this shard's ``total`` samples; ``whole`` is the run's sample count."""
+    def progress(self, done: int, total: int, whole: int, skipped: bool = False) -> None:
+        """``done`` of this shard's ``total`` samples; ``whole`` is the run's sample count.
+
+        ``skipped``: the samples so far were finished by an earlier run (``--resume``), so
+        the ETA leaves them out.
+        """
         if self.shard.split:
             write_progress(self.shard, self.out, done, total)
-        if self.reporters:
+        if self.reporters and skipped:
+            self.reporters[0].skip(done, total)
+        elif self.reporters:
             self.reporters[0](done, total)
         if len(self.reporters) > 1:
             self.reporters[1](overall_progress(self.out, self.shard.count), whole)

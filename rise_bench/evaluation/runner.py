@@ -58,8 +58,15 @@ class RunOutcome:
 class Evaluation:
     """One evaluation run; ``run()`` does the work (see the module docstring)."""
 
-    def __init__(self, config: RunConfig, make_reporter=None, log: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        make_reporter=None,
+        log: Callable[[str], None] = print,
+        status: Callable[[str], None] | None = None,
+    ) -> None:
         self.config, self.log, self.make_reporter = config, log, make_reporter
+        self.status = status or (lambda line: None)
         if config.target not in ("top1", "label"):
             raise UsageError(f"--target must be top1 or label, got '{config.target}'")
         overrides = parse_overrides(config.params)
@@ -83,6 +90,7 @@ class Evaluation:
         self.sample_ids = self.session.take(self.dataset.ids)
         if config.resume and self.session.results_path().exists():
             read_text(self.session.results_path())  # not a results file: say so before the model loads
+        self.status(f"loading model {config.model or 'tf_efficientnet_lite0'} ...")
         self.model = load_model(
             config.model, config.weights, device=self.session.device(config.device), precision=config.precision
         )
@@ -103,18 +111,26 @@ class Evaluation:
             self._write_config(run_id)
         outcome = RunOutcome(out=self.out, shard=session.shard)
         started = time.perf_counter()
+        self.status(
+            f"evaluating {len(self.sample_ids)} samples x {len(self.sources)} methods "
+            f"({', '.join(s.name for s in self.sources)}) with {', '.join(self.metrics)} on {self.model.name}"
+        )
+        session.progress(0, len(self.sample_ids), len(self.dataset))  # the total at once
         with ResultWriter(results) as writer:
             for position, sample_id in enumerate(self.sample_ids, 1):
                 wanted = [s for s in self.sources if not self._finished(done, sample_id, s)]
                 if not wanted:
                     outcome.samples_skipped += 1
-                else:
-                    try:
-                        writer.write(self._evaluate_sample(self.dataset.load(sample_id), wanted, run_id, outcome))
-                        outcome.samples_done += 1
-                    except RiseBenchError as exc:
-                        outcome.failures.append(str(exc))
-                        self.log(f"error: {exc}")
+                    session.progress(
+                        position, len(self.sample_ids), len(self.dataset), skipped=not outcome.samples_done
+                    )
+                    continue
+                try:
+                    writer.write(self._evaluate_sample(self.dataset.load(sample_id), wanted, run_id, outcome))
+                    outcome.samples_done += 1
+                except RiseBenchError as exc:
+                    outcome.failures.append(str(exc))
+                    self.log(f"error: {exc}")
                 session.progress(position, len(self.sample_ids), len(self.dataset))
         outcome.seconds = time.perf_counter() - started
         outcome.merged, outcome.skipped_classes = session.finish(
@@ -166,7 +182,14 @@ class Evaluation:
         explanations = Explanations(prepared.values())
         for source in sources if explanations else []:
             started = time.perf_counter()
-            maps = explanations.explain(source, context.image, sample, self.batch_size)
+            reporter = (
+                self.make_reporter(f"  {source.name} on {sample.id}", quiet_for=10.0) if self.make_reporter else None
+            )
+            try:
+                maps = explanations.explain(source, context.image, sample, self.batch_size, reporter)
+            finally:
+                if reporter is not None:
+                    reporter.finish()
             seconds = round(time.perf_counter() - started, 4)
             saliency = torch.cat(list(maps.values()))
             save_maps(self.out, source.name, sample.id, saliency, explanations.names, sample.meta.get("file", ""))
@@ -210,14 +233,23 @@ class Evaluation:
         return rows
 
 
-def evaluate(config: RunConfig, make_reporter=None, log: Callable[[str], None] = print) -> RunOutcome:
+def evaluate(
+    config: RunConfig,
+    make_reporter=None,
+    log: Callable[[str], None] = print,
+    status: Callable[[str], None] | None = None,
+) -> RunOutcome:
     """Run an evaluation (see ``Evaluation``); write ``summary.csv`` and the plots once the results are whole.
+
+    ``make_reporter(description, quiet_for=0)`` makes progress reporters (the run's bar and
+    a nested one per method and sample), ``log`` hears warnings and per-sample errors, and
+    ``status`` what the run is doing before its first sample (loading the model...).
 
     A shard of a split run (``distributed.py``) merges the parts first when it is rank 0
     under torchrun (after waiting for the others) or the last ``--shard`` to finish;
     otherwise it returns with ``merged`` False.
     """
-    evaluation = Evaluation(config, make_reporter, log)
+    evaluation = Evaluation(config, make_reporter, log, status)
     try:
         outcome = evaluation.run()
     finally:

@@ -10,7 +10,7 @@ or sharding.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -34,9 +34,19 @@ class MapSource(ABC):
 
     @abstractmethod
     def maps(
-        self, model, image: torch.Tensor, targets: Sequence[int], names: Sequence[str], sample: Sample, batch_size: int
+        self,
+        model,
+        image: torch.Tensor,
+        targets: Sequence[int],
+        names: Sequence[str],
+        sample: Sample,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None = None,
     ) -> torch.Tensor:
-        """``[T,H,W]`` maps of ``targets`` (named ``names``) for one normalised ``[1,3,H,W]`` image."""
+        """``[T,H,W]`` maps of ``targets`` (named ``names``) for one normalised ``[1,3,H,W]`` image.
+
+        ``progress(done, total)`` hears of the work as it goes, when the source reports it.
+        """
 
     def resolved_params(self) -> dict:
         return {}
@@ -58,10 +68,10 @@ class ExplainerSource(MapSource):
     def resolved_params(self) -> dict:
         return self.explainer.resolved_params()
 
-    def maps(self, model, image, targets, names, sample, batch_size):
+    def maps(self, model, image, targets, names, sample, batch_size, progress=None):
         seeds = [derive_seed(self.seed, sample.id)]
         chosen = torch.tensor([list(targets)], device=image.device)
-        return self.explainer.explain(model, image, chosen, seeds, batch_size=batch_size)[0]
+        return self.explainer.explain(model, image, chosen, seeds, batch_size=batch_size, progress=progress)[0]
 
     def explain_function(self, sample: Sample, batch_size: int):
         seed = derive_seed(self.seed, sample.id)
@@ -80,7 +90,7 @@ class SavedMaps(MapSource):
         self.name = name
         self.params_hash = "maps-" + short_hash(str(root.resolve()))
 
-    def maps(self, model, image, targets, names, sample, batch_size):
+    def maps(self, model, image, targets, names, sample, batch_size, progress=None):
         return load_maps(self.root, self.name, sample.id, names, tuple(image.shape[-2:])).to(image.device)
 
 
@@ -111,11 +121,16 @@ class Explanations:
         return [name for _, _, names in self.requests.values() for name in names]
 
     def explain(
-        self, source: MapSource, image: torch.Tensor, sample: Sample, batch_size: int
+        self,
+        source: MapSource,
+        image: torch.Tensor,
+        sample: Sample,
+        batch_size: int,
+        progress: Callable[[int, int], None] | None = None,
     ) -> dict[int, torch.Tensor]:
-        """The source's ``[T,H,W]`` maps per classifier."""
+        """The source's ``[T,H,W]`` maps per classifier (``progress`` as for ``MapSource.maps``)."""
         return {
-            key: source.maps(model, image, targets, names, sample, batch_size).float()
+            key: source.maps(model, image, targets, names, sample, batch_size, progress).float()
             for key, (model, targets, names) in self.requests.items()
         }
 
