@@ -409,7 +409,7 @@ def compare(
     from .files import write_atomic
     from .reporting.compare import comparison_table, regressions
     from .reporting.plots import plot_curves, plot_gallery
-    from .reporting.summary import read_results
+    from .reporting.summary import entries, read_results
     from .reporting.tables import markdown_table
 
     with user_errors():
@@ -419,12 +419,12 @@ def compare(
         write_atomic(out / "compare.csv", table.to_csv(index=False))
         text = markdown_table(table)
         write_atomic(out / "compare.md", text)
-        folders = [p if p.is_dir() else p.parent for p in results]
+        drawn = entries(rows)  # the pictures keep runs apart as the table does
         pictures = [
             name
             for name, made in (
-                ("curves.png", plot_curves(folders, out / "curves.png")),
-                ("gallery.png", plot_gallery(folders, out / "gallery.png")),
+                ("curves.png", plot_curves(drawn, out / "curves.png")),
+                ("gallery.png", plot_gallery(drawn, out / "gallery.png")),
             )
             if made
         ]

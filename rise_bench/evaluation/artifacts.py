@@ -86,25 +86,18 @@ def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.nda
         np.savez(stream, **curves)
 
 
-def read_curves(runs: Sequence[Path]) -> dict[str, dict[str, list[np.ndarray]]]:
-    """metric -> method -> the curves of every sample, from the runs' ``curves/`` folders."""
-    found: dict[str, dict[str, list[np.ndarray]]] = {}
-    for run in runs:
-        folder = run / CURVES
-        for method_folder in sorted(folder.glob("*")) if folder.is_dir() else []:
-            for file in sorted(method_folder.glob("*.npz")):
-                with np.load(file) as data:
-                    for metric in data.files:
-                        found.setdefault(metric, {}).setdefault(method_folder.name, []).append(data[metric])
+def read_curves(run: Path, method: str) -> dict[str, list[np.ndarray]]:
+    """metric -> the curves of every sample of one method of a run (its ``curves/<method>/`` folder)."""
+    found: dict[str, list[np.ndarray]] = {}
+    folder = run / CURVES / method
+    for file in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
+        with np.load(file) as data:
+            for metric in data.files:
+                found.setdefault(metric, []).append(data[metric])
     return found
 
 
-def map_files(runs: Sequence[Path]) -> dict[str, dict[str, Path]]:
-    """sample file stem -> method -> its maps file, from the runs' ``maps/`` folders."""
-    found: dict[str, dict[str, Path]] = {}
-    for run in runs:
-        folder = run / MAPS
-        for method_folder in sorted(folder.glob("*")) if folder.is_dir() else []:
-            for file in sorted(method_folder.glob("*.npy")):
-                found.setdefault(file.stem, {})[method_folder.name] = file
-    return found
+def map_files(run: Path, method: str) -> dict[str, Path]:
+    """sample file stem -> the maps file of one method of a run (its ``maps/<method>/`` folder)."""
+    folder = run / MAPS / method
+    return {file.stem: file for file in sorted(folder.glob("*.npy"))} if folder.is_dir() else {}

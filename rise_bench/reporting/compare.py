@@ -7,16 +7,24 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..evaluation.results import CLASSIFIER
 from .summary import metric_of, overall, per_sample, summarise
 
-COMPARISON_COLUMNS = ["method", "metric", "subset", "mean", "ci_low", "ci_high", "n", "rank", "p_vs_best"]
+COMPARISON_COLUMNS = [
+    "method", "model", "dataset", "metric", "subset", "mean", "ci_low", "ci_high", "n", "rank", "p_vs_best", "note",
+]  # fmt: skip
+
+
+def paired_samples(first: pd.Series, second: pd.Series) -> pd.Index:
+    """The samples two per-sample series share."""
+    return first.index.intersection(second.index)
 
 
 def wilcoxon_p(first: pd.Series, second: pd.Series) -> float:
-    """Two-sided paired Wilcoxon signed-rank p-value on the samples both series have."""
+    """Two-sided paired Wilcoxon signed-rank p-value on the samples both series have (NaN below 2)."""
     from scipy.stats import wilcoxon
 
-    shared = first.index.intersection(second.index)
+    shared = paired_samples(first, second)
     if len(shared) < 2:
         return math.nan
     difference = first[shared].to_numpy() - second[shared].to_numpy()
@@ -26,21 +34,34 @@ def wilcoxon_p(first: pd.Series, second: pd.Series) -> float:
 
 
 def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per (metric, subset): every method's value, CI, rank and p-value against the best."""
+    """Per (data set, model, metric, subset): every entry's value, CI, rank and p-value against the best.
+
+    Entries (``summary.read_results``) are ranked and tested only against entries of the
+    same data set and model, on the samples both have: an entry that shares fewer than 2
+    samples with the best gets no rank and no test, and its ``note`` says why.
+    """
+    where = rows[rows.method != CLASSIFIER].groupby("method")[["model", "dataset"]].first()
+    table = overall(summarise(rows, seed)).join(where, on="method")
     out = []
-    for (metric, subset), group in overall(summarise(rows, seed)).groupby(["metric", "subset"], sort=False):
+    for (dataset, model, metric, subset), group in table.groupby(["dataset", "model", "metric", "subset"], sort=False):
         ranked = group.sort_values("value", ascending=not metric_of(metric).higher_is_better())
         best = ranked.iloc[0].method
         best_values = per_sample(rows, best, metric, subset)
-        for rank, record in enumerate(ranked.itertuples(), 1):
-            p_value = (
-                math.nan
-                if record.method == best
-                else wilcoxon_p(per_sample(rows, record.method, metric, subset), best_values)
-            )
+        rank = 0
+        for record in ranked.itertuples():
+            values = per_sample(rows, record.method, metric, subset)
+            shared = len(paired_samples(values, best_values))
+            place, p_value, note = math.nan, math.nan, ""
+            if record.method == best or shared >= 2:
+                rank += 1
+                place = rank
+                p_value = math.nan if record.method == best else wilcoxon_p(values, best_values)
+            else:
+                note = f"{shared} sample(s) shared with {best}: no rank or test"
             out.append(
-                [record.method, metric, subset, record.value, record.ci_low, record.ci_high, record.n, rank, p_value]
-            )
+                [record.method, model, dataset, metric, subset, record.value, record.ci_low, record.ci_high,
+                 record.n, place, p_value, note]
+            )  # fmt: skip
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from ..files import write_atomic
 from .plots import plot_curves, plot_gallery
-from .summary import summarise_file
+from .summary import entries, read_results, summarise
 
 
 def write_outputs(out: Path, seed: int = 0, log: Callable[[str], None] | None = None) -> list[Path]:
@@ -14,6 +15,8 @@ def write_outputs(out: Path, seed: int = 0, log: Callable[[str], None] | None = 
 
     ``log`` hears of malformed rows left out of the summary.
     """
-    summarise_file(out / "results.csv", out / "summary.csv", seed=seed, log=log)
+    rows = read_results([out / "results.csv"], log, allow_empty=True)
+    write_atomic(out / "summary.csv", summarise(rows, seed).to_csv(index=False))
+    drawn = entries(rows)
     made = (("curves.png", plot_curves), ("gallery.png", plot_gallery))
-    return [out / name for name, plot in made if plot([out], out / name)]
+    return [out / name for name, plot in made if plot(drawn, out / name)]

@@ -20,24 +20,30 @@ import pandas as pd
 from ..errors import RiseBenchError
 from ..evaluation.results import CLASSIFIER, CLASSIFIER_METRICS, read_frame
 from ..explainers.registry import is_baseline
-from ..files import write_atomic
 from ..metrics.base import INVALID, METRICS, Metric, list_metrics
 
 BOOTSTRAP_SAMPLES = 1000
 SUMMARY_COLUMNS = ["method", "metric", "subset", "class", "value", "ci_low", "ci_high", "n"]
 #: What tells two settings of one (method, metric) apart.
 SETTINGS = ["params_hash", "metric_params"]
+#: What a result is about, besides its settings.
+IDENTITY = ["sample_id", "dataset", "model", "method", "metric"]
 
 
 def read_results(
     paths: Sequence[str | Path], log: Callable[[str], None] | None = None, allow_empty: bool = False
 ) -> pd.DataFrame:
-    """Rows of one or more ``results.csv`` files (or run folders holding one), with a ``source`` column.
+    """Rows of one or more ``results.csv`` files (or run folders holding one), kept apart as ``compare`` needs.
 
-    Rows repeated across files (same key and target) keep the last. A method that appears
-    with other settings (method or metric parameters) in another run keeps a row of its
-    own, named after the run folder: ``rise (runA)``. Malformed rows are skipped and
-    ``log`` is told how many (``results.read_frame``).
+    Adds ``source`` (the file) and ``method_name`` (the method as written) columns. An
+    entry (a relabelled ``method``) is what a table row, a
+    curve and a gallery column stand for: one (model, data set, method, settings). Rows
+    repeated across files (same key and target) keep the last, so the same results read
+    twice are one entry. ``method`` is relabelled to tell entries apart: a method that
+    appears with other settings (method or metric parameters) in another run is named
+    after the run folder, ``rise (runA)``; with several models or data sets, each entry
+    names its own, ``rise [resnet50, voc]``. Malformed rows are skipped and ``log`` is
+    told how many (``results.read_frame``).
 
     Raises:
         RiseBenchError: a file is missing or is not a results file, or (unless
@@ -54,17 +60,39 @@ def read_results(
         frame["source"] = str(path)
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True)
-    rows = rows.drop_duplicates(
-        subset=["sample_id", "model", "method", "metric", "target", "subset", *SETTINGS], keep="last"
-    )
+    rows = rows.drop_duplicates(subset=[*IDENTITY, "target", "subset", *SETTINGS], keep="last")
+    rows["method_name"] = rows.method  # as written; ``method`` becomes the entry's label
     scored = rows[rows.method != CLASSIFIER]
     if scored.empty:  # nothing to tell apart (a run whose every sample failed)
         return rows
-    settings = scored.groupby(["method", "metric"])[SETTINGS].apply(lambda g: len(g.drop_duplicates()))
-    for method in sorted({method for (method, _), count in settings.items() if count > 1}):
-        chosen = rows.method == method
-        rows.loc[chosen, "method"] = method + " (" + rows.loc[chosen, "source"].map(lambda s: Path(s).parent.name) + ")"
+    runs = rows.source.map(lambda s: Path(s).parent.name)
+    keys = ["model", "dataset", "method", "metric"]
+    settings = scored.groupby(keys)[SETTINGS].apply(lambda g: len(g.drop_duplicates()))
+    for model, dataset, method in sorted({key[:3] for key, count in settings.items() if count > 1}):
+        chosen = (rows.method == method) & (rows.model == model) & (rows.dataset == dataset)
+        rows.loc[chosen, "method"] = method + " (" + runs[chosen] + ")"
+    varying = [c for c in ("model", "dataset") if scored[c].nunique() > 1]
+    if varying:
+        where = rows[varying].astype(str).agg(", ".join, axis=1)
+        scored_rows = rows.method != CLASSIFIER
+        rows.loc[scored_rows, "method"] = rows.method[scored_rows] + " [" + where[scored_rows] + "]"
     return rows
+
+
+def entries(rows: pd.DataFrame) -> dict[str, list[tuple[Path, str]]]:
+    """Entry (the relabelled method of ``read_results``) -> its (run folder, method folder name) pairs.
+
+    What the curves and the gallery draw for each entry, so that pictures keep runs apart
+    exactly as the table does.
+    """
+    scored = rows[rows.method != CLASSIFIER]
+    found: dict[str, list[tuple[Path, str]]] = {}
+    for (entry, source, name), _ in scored.groupby(["method", "source", "method_name"], sort=False):
+        pair = (Path(source).parent, str(name))
+        found.setdefault(entry, [])
+        if pair not in found[entry]:
+            found[entry].append(pair)
+    return found
 
 
 def metric_of(name: str) -> type[Metric]:
@@ -106,10 +134,15 @@ def per_sample(rows: pd.DataFrame, method: str, metric: str, subset: str = "all"
     return chosen.groupby("sample_id")["value"].mean()
 
 
+def base_method(entry: str) -> str:
+    """The registered method of an entry label (``rise (runA) [resnet50]`` -> ``rise``)."""
+    return entry.split(" ", 1)[0]
+
+
 def baselines_last(methods: Iterable[str]) -> list[str]:
-    """``methods`` in their order, with the registered baselines moved to the end."""
+    """``methods`` (or entry labels) in their order, with the registered baselines moved to the end."""
     methods = list(methods)
-    return [m for m in methods if not is_baseline(m)] + [m for m in methods if is_baseline(m)]
+    return [m for m in methods if not is_baseline(base_method(m))] + [m for m in methods if is_baseline(base_method(m))]
 
 
 def subsets_of(rows: pd.DataFrame, metric: type[Metric]) -> list[str]:
@@ -170,12 +203,3 @@ def overall(summary: pd.DataFrame, classifier: bool = False) -> pd.DataFrame:
     if not classifier:
         keep &= summary.method != CLASSIFIER
     return summary[keep]
-
-
-def summarise_file(
-    results: Path, summary: Path, seed: int = 0, log: Callable[[str], None] | None = None
-) -> pd.DataFrame:
-    """Summarise ``results`` into ``summary`` (atomically) and return the table (empty when no sample succeeded)."""
-    table = summarise(read_results([results], log, allow_empty=True), seed)
-    write_atomic(summary, table.to_csv(index=False))
-    return table

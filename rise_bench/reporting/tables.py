@@ -34,21 +34,44 @@ def summary_grid(summary: pd.DataFrame) -> tuple[list[str], list[tuple[str, list
     return headers, grid
 
 
+#: Below this many samples a bootstrap interval says little.
+FEW_SAMPLES = 5
+
+
+def small_n_note(counts) -> str:
+    """'n=2: intervals are not meaningful.' when the smallest ``n`` is below ``FEW_SAMPLES``, else ''."""
+    counts = [int(c) for c in counts if not math.isnan(c)]
+    if not counts or min(counts) >= FEW_SAMPLES:
+        return ""
+    return f"n={min(counts)}: intervals are not meaningful."
+
+
 def markdown_table(table: pd.DataFrame) -> str:
-    """Methods x metrics as Markdown: value [CI], rank, and p against the best."""
+    """Entries x metrics as Markdown: value [CI], rank, and p against the best.
+
+    The model and data set get columns of their own when the table holds several; an
+    entry without a rank (too few samples shared with the best) says so under the table.
+    """
     columns = list(dict.fromkeys(zip(table.metric, table.subset, strict=True)))
-    header = ["method"] + [column_header(m, s, ", {}") for m, s in columns]
+    where = [c for c in ("model", "dataset") if c in table and table[c].nunique() > 1]
+    header = ["method", *where] + [column_header(m, s, ", {}") for m, s in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for method in dict.fromkeys(table.method):
-        cells = [method]
+        mine = table[table.method == method]
+        cells = [method, *(str(mine[c].iloc[0]) for c in where)]
         for metric, subset in columns:
-            match = table[(table.method == method) & (table.metric == metric) & (table.subset == subset)]
+            match = mine[(mine.metric == metric) & (mine.subset == subset)]
             if match.empty:
                 cells.append("")
                 continue
             r = match.iloc[0]
             p = "" if math.isnan(r.p_vs_best) else f", p={r.p_vs_best:.2g}"
-            cells.append(f"{estimate_text(r['mean'], r.ci_low, r.ci_high)} (#{int(r['rank'])}{p})")
+            rank = "no rank" if math.isnan(r["rank"]) else f"#{int(r['rank'])}"
+            cells.append(f"{estimate_text(r['mean'], r.ci_low, r.ci_high)} ({rank}{p})")
         lines.append("| " + " | ".join(cells) + " |")
     note = "Mean [bootstrap 95% CI] (#rank, paired Wilcoxon p against the best method on shared samples)."
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    if where:
+        note += " Ranks and tests compare entries of the same model and data set only."
+    notes = [note, small_n_note(table.n)]
+    notes += sorted({f"{r.method}, {r.metric}: {r.note}." for r in table.itertuples() if r.note})
+    return "\n".join(lines) + "\n\n" + "\n".join(n for n in notes if n) + "\n"
