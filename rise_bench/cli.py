@@ -242,6 +242,15 @@ def evaluate(
     sample: Annotated[
         Optional[int], typer.Option("--sample", min=1, help="A seeded random subset of N samples.")
     ] = None,
+    min_confidence: Annotated[
+        Optional[float],
+        typer.Option(
+            "--min-confidence",
+            min=0.0,
+            max=1.0,
+            help="Keep only samples the model classifies with at least this top-1 probability.",
+        ),
+    ] = None,
     batch_size: BatchOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
@@ -311,6 +320,7 @@ def evaluate(
             limit=limit,
             ids=ids,
             sample=sample,
+            min_confidence=min_confidence,
             batch_size=batch_size,
             device=device,
             precision=precision,
@@ -349,18 +359,25 @@ def evaluate(
 def _print_summary(outcome) -> None:
     import pandas as pd
 
+    from .reporting.summary import overall as overall_rows
     from .reporting.summary import overall_invalid
-    from .reporting.tables import summary_grid
+    from .reporting.tables import baseline_note, small_n_note, summary_grid
 
     summary = pd.read_csv(outcome.out / "summary.csv")
     headers, grid = summary_grid(summary)
-    table = Table(title=f"summary of {outcome.out}/results.csv", title_justify="left")
-    table.add_column("method")
-    for header in headers:
-        table.add_column(header, justify="right")
-    for method, cells in grid:
-        table.add_row(method, *cells)
-    console.print(table)
+    if grid:
+        table = Table(title=f"summary of {outcome.out}/results.csv", title_justify="left")
+        table.add_column("method")
+        for header in headers:
+            table.add_column(header, justify="right")
+        for method, cells in grid:
+            table.add_row(method, *cells)
+        console.print(table)
+        for note in (baseline_note(summary), small_n_note(overall_rows(summary).n)):
+            if note:
+                console.print(note, soft_wrap=True)
+    else:
+        console.print(f"no results to summarise in {outcome.out}/results.csv", soft_wrap=True)
     overall = summary[summary["class"] == "all"]
     classifier = overall[overall.method == "classifier"].set_index("metric")
     if "top1" in classifier.index:
@@ -374,6 +391,10 @@ def _print_summary(outcome) -> None:
     if invalid:
         counts = ", ".join(f"{method} ({count})" for method, count in invalid.items())
         warn(f"maps holding NaN or inf were not scored (samples per method): {counts}")
+    if outcome.samples_unconfident:
+        console.print(
+            f"{outcome.samples_unconfident} sample(s) left out: top-1 probability below min_confidence", soft_wrap=True
+        )
     if outcome.skipped_classes:
         skipped = ", ".join(f"{name} ({count})" for name, count in sorted(outcome.skipped_classes.items()))
         console.print(

@@ -40,6 +40,9 @@ class RunConfig:
         out: output folder.
         resume: skip results already in ``OUT/results.csv`` (see ``results.py`` for the key).
         limit, ids, sample: subset: first N, ids from a file, seeded random N.
+        min_confidence: keep only the samples whose top-1 softmax probability (on the
+            unperturbed image) is at least this; a rule fixed before the run, applied
+            before any method runs (None: every sample).
         batch_size: images per forward pass, ``auto``, or None (8 on CPUs, auto elsewhere;
             see ``rise_bench.batch_size``).
         device, precision, seed: as for ``explain``.
@@ -68,6 +71,7 @@ class RunConfig:
     limit: int | None = None
     ids: str | None = None
     sample: int | None = None
+    min_confidence: float | None = None
     batch_size: int | str | None = None
     device: str = "auto"
     precision: str = "fp32"
@@ -156,6 +160,8 @@ def check_value(key: str, value: Any, hint: Any) -> None:
         raise UsageError(f"config key '{key}' = {value!r}: expected {_type_name(hint)}")
     if key in POSITIVE and value is not None and value < 1:
         raise UsageError(f"config key '{key}' = {value!r}: expected an integer of at least 1")
+    if key == "min_confidence" and value is not None and not 0 <= value <= 1:
+        raise UsageError(f"config key '{key}' = {value!r}: expected a probability between 0 and 1")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -47,6 +47,8 @@ class RunOutcome:
     out: Path
     samples_done: int = 0
     samples_skipped: int = 0
+    #: Samples left out by ``min_confidence`` (top-1 probability below it).
+    samples_unconfident: int = 0
     failures: list[str] = field(default_factory=list)
     skipped_classes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -175,6 +177,9 @@ class Evaluation:
             explain_label=self.config.target == "label", annotated_model=self.annotated_model,
             classes=self.dataset.classes, scorable=self.scorable,
         )  # fmt: skip
+        if self.config.min_confidence is not None and float(context.probabilities.max()) < self.config.min_confidence:
+            outcome.samples_unconfident += 1
+            return []
         prepared = {name: metric.prepare(context) for name, metric in self.metrics.items()}
         for name in (name for preparation in prepared.values() for name in preparation.skipped):
             outcome.skipped_classes[name] = outcome.skipped_classes.get(name, 0) + 1

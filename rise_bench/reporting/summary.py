@@ -139,10 +139,15 @@ def base_method(entry: str) -> str:
     return entry.split(" ", 1)[0]
 
 
+def is_baseline_entry(entry: str) -> bool:
+    """Whether an entry label names a registered baseline."""
+    return is_baseline(base_method(entry))
+
+
 def baselines_last(methods: Iterable[str]) -> list[str]:
     """``methods`` (or entry labels) in their order, with the registered baselines moved to the end."""
     methods = list(methods)
-    return [m for m in methods if not is_baseline(base_method(m))] + [m for m in methods if is_baseline(base_method(m))]
+    return [m for m in methods if not is_baseline_entry(m)] + [m for m in methods if is_baseline_entry(m)]
 
 
 def subsets_of(rows: pd.DataFrame, metric: type[Metric]) -> list[str]:

@@ -75,3 +75,32 @@ def markdown_table(table: pd.DataFrame) -> str:
     notes = [note, small_n_note(table.n)]
     notes += sorted({f"{r.method}, {r.metric}: {r.note}." for r in table.itertuples() if r.note})
     return "\n".join(lines) + "\n\n" + "\n".join(n for n in notes if n) + "\n"
+
+
+def baseline_note(summary: pd.DataFrame) -> str:
+    """One sentence when a baseline beats methods on a metric (overall rows), else ''.
+
+    Deletion rewards maps that scatter the removed pixels: the blanked image leaves the
+    data distribution fastest, an artefact of the metric rather than a merit of the map.
+    """
+    from .summary import base_method, is_baseline_entry
+
+    rows = overall(summary)
+    found = []
+    for (metric, subset), group in rows.groupby(["metric", "subset"], sort=False):
+        if subset != "all":
+            continue
+        higher = metric_of(metric).higher_is_better()
+        baselines = group[[is_baseline_entry(m) for m in group.method]]
+        methods = group[[not is_baseline_entry(m) for m in group.method]]
+        for record in baselines.itertuples():
+            beaten = methods[(methods.value < record.value) if higher else (methods.value > record.value)]
+            if len(beaten):
+                found.append(f"{base_method(record.method)} beats {', '.join(beaten.method)} on {metric}")
+    if not found:
+        return ""
+    return (
+        f"Note: the baseline {'; '.join(found)}. Pixel-removal metrics can reward maps for pushing the image off "
+        "the data distribution rather than for finding what the model uses: see README, 'When a baseline wins' "
+        "(ROAD, Rong et al. 2022, imputes removed pixels to correct for this)."
+    )
