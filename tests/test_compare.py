@@ -88,3 +88,61 @@ def test_curves_and_gallery_keep_runs_apart(tmp_path):
         {"rise [lite0]": 0.1, "rise [lite1]": 0.9}
     )
     assert pd.read_csv(tmp_path / "cmp" / "compare.csv").model.tolist() == ["lite0", "lite1"]
+
+
+def summary_of(values: dict[str, float], metric: str = "deletion", n: int = 10) -> pd.DataFrame:
+    return pd.DataFrame(
+        [[m, metric, "all", "all", v, v - 0.01, v + 0.01, n] for m, v in values.items()],
+        columns=["method", "metric", "subset", "class", "value", "ci_low", "ci_high", "n"],
+    )
+
+
+def test_a_baseline_beating_methods_gets_one_sentence():
+    from rise_bench.reporting.tables import baseline_note, small_n_note
+
+    note = baseline_note(summary_of({"rise": 0.26, "gradient": 0.08, "random": 0.10}))
+    assert note.startswith("Note: the baseline random beats rise on deletion.") and "When a baseline wins" in note
+    assert note.count(". ") == 2  # one sentence of fact, one of explanation
+    assert baseline_note(summary_of({"rise": 0.05, "random": 0.10})) == ""
+    assert baseline_note(summary_of({"rise": 0.7, "center": 0.6}, metric="insertion")) == ""
+    assert small_n_note([2, 3]) == "n=2: intervals are not meaningful." and small_n_note([5, 9]) == ""
+
+
+def test_gallery_notes_give_scores_and_predicted_versus_label():
+    from rise_bench.reporting.plots import gallery_notes
+
+    rows = pd.DataFrame(
+        [
+            ["rise", "a/b", "deletion", "cat", "all", 0.125],
+            ["rise", "a/b", "insertion", "cat", "all", 0.5],
+            ["classifier", "a/b", "top1", "tabby", "all", 0.0],
+            ["classifier", "c", "top1", "dog", "all", 1.0],
+        ],
+        columns=["method", "sample_id", "metric", "target", "subset", "value"],
+    )
+    scores, wrong = gallery_notes(rows)
+    assert scores == {("rise", "a__b"): "deletion 0.12, insertion 0.50"}
+    assert wrong == {"a__b": "tabby"}
+
+
+def test_the_demo_chooses_its_photographs_by_the_rule_in_its_config(tmp_path):
+    import tomllib
+
+    from rise_bench.evaluation.config import RunConfig
+    from rise_bench.evaluation.runner import evaluate
+
+    from .helpers import ROOT
+
+    config = tomllib.loads((ROOT / "configs" / "quick.toml").read_text())
+    assert config["min_confidence"] == 0.3 and "limit" not in config and "ids" not in config
+    out = tmp_path / "demo"
+    outcome = evaluate(
+        RunConfig(
+            dataset="samples", min_confidence=0.3, methods=["center"], baselines=False, step=224 * 56, out=str(out)
+        ),
+        log=lambda line: None,
+    )
+    rows = pd.read_csv(out / "results.csv")
+    kept = set(rows.sample_id)
+    assert outcome.samples_unconfident == 1 and "astronaut" not in kept  # lite0: 'bobsled' at 0.19
+    assert kept == {"chelsea", "coffee", "rocket", "motorcycle"}

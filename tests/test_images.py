@@ -83,3 +83,18 @@ def test_overlay_has_the_image_size():
     image = Image.new("RGB", (50, 20), (10, 20, 30))
     assert overlay(image, np.random.rand(7, 7)).size == (50, 20)
     assert overlay(image, np.zeros((7, 7))).size == (50, 20)  # constant map: no division by zero
+
+
+def test_display_scaling_clips_heavy_tails_and_keeps_constant_maps_black():
+    from rise_bench.images import normalise_for_display
+
+    rng = np.random.default_rng(0)
+    heavy = rng.random((50, 50))
+    heavy[3, 4] = 1000.0  # one extreme gradient
+    shown = normalise_for_display(heavy)
+    assert shown.max() == 1.0 and shown.min() == 0.0
+    assert np.median(shown) > 0.3  # the rest of the map stays visible (min-max would give ~0.0005)
+    assert normalise_for_display(np.full((4, 4), 2.0)).max() == 0.0
+    spike = np.zeros((20, 20))
+    spike[5, 5] = 1.0  # flat below the top percent: scaled by the maximum, not hidden
+    assert normalise_for_display(spike)[5, 5] == 1.0

@@ -332,6 +332,7 @@ def test_a_run_whose_every_sample_fails_ends_in_one_line_per_sample(tmp_path):
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 2 and all("expected [H,W] or [T,H,W]" in line for line in errors)
     assert "2 sample(s) failed" in result.output
+    assert "no results to summarise" in result.output and "summary of" not in result.output  # no empty table
 
 
 class Recorder:

@@ -30,7 +30,7 @@ from ..explainers.registry import EXPLAINERS
 from ..files import write_atomic
 from ..metrics.base import INVALID, SampleContext, Score, Scores, list_metrics, metric_class, select_metrics
 from ..models import load_model
-from ..parameters import Override, check_overrides, parse_overrides
+from ..parameters import Override, check_overrides, parse_overrides, unused_overrides
 from ..reporting.outputs import write_outputs
 from .artifacts import save_curves, save_maps
 from .config import RunConfig, to_toml
@@ -86,7 +86,10 @@ class Evaluation:
             maps=config.maps,
         )
         owners = {**EXPLAINERS.classes(), **{name: metric_class(name) for name in list_metrics()}}
-        check_overrides(overrides, owners, [s.name for s in self.sources] + list(self.metrics), "method or metric")
+        selected = [s.name for s in self.sources] + list(self.metrics)
+        check_overrides(overrides, owners, selected, "method or metric")
+        if unused := unused_overrides(overrides, selected, "method or metric"):
+            log(f"warning: {unused}")
         self.out = Path(config.out)
         self.session = ShardSession(config.shard, self.out)
         self.sample_ids = self.session.take(self.dataset.ids)

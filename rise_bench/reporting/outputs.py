@@ -18,5 +18,5 @@ def write_outputs(out: Path, seed: int = 0, log: Callable[[str], None] | None = 
     rows = read_results([out / "results.csv"], log, allow_empty=True)
     write_atomic(out / "summary.csv", summarise(rows, seed).to_csv(index=False))
     drawn = entries(rows)
-    made = (("curves.png", plot_curves), ("gallery.png", plot_gallery))
-    return [out / name for name, plot in made if plot(drawn, out / name)]
+    made = [out / "curves.png"] if plot_curves(drawn, out / "curves.png") else []
+    return made + ([out / "gallery.png"] if plot_gallery(drawn, out / "gallery.png", rows=rows) else [])

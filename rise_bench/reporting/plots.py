@@ -6,11 +6,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from ..errors import RiseBenchError
 from ..evaluation.artifacts import map_files, read_curves, read_sidecar
+from ..evaluation.results import CLASSIFIER
 from ..explainers.registry import is_baseline
-from ..images import overlay, read_image
+from ..files import safe_name
+from ..images import normalise_for_display, overlay, read_image
 from ..metrics.curves import auc
 from .summary import base_method, baselines_last, metric_of
 
@@ -59,8 +62,34 @@ def plot_curves(entries: Entries, path: Path) -> bool:
     return True
 
 
-def plot_gallery(entries: Entries, path: Path, count: int = 4) -> bool:
-    """A grid of maps: one row per sample (up to ``count``, those most entries have first), one column per entry."""
+def gallery_notes(rows: pd.DataFrame) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
+    """What the gallery writes beside the maps, from the results rows.
+
+    Returns:
+        (entry, sample file stem) -> the sample's scores (``deletion 0.12, insertion 0.65``),
+        and sample file stem -> ``predicted X, label Y`` for the samples the model got wrong.
+    """
+    scores: dict[tuple[str, str], str] = {}
+    scored = rows[(rows.method != CLASSIFIER) & (rows.subset == "all")]
+    means = scored.groupby(["method", "sample_id", "metric"], sort=False)["value"].mean()
+    for (entry, sample, metric), value in means.items():
+        key = (entry, safe_name(sample))
+        scores[key] = (scores[key] + ", " if key in scores else "") + f"{metric} {value:.2f}"
+    wrong: dict[str, str] = {}
+    classifier = rows[(rows.method == CLASSIFIER) & (rows.metric == "top1") & (rows.value == 0)]
+    for record in classifier.itertuples():
+        wrong[safe_name(record.sample_id)] = record.target
+    return scores, wrong
+
+
+def plot_gallery(entries: Entries, path: Path, count: int = 4, rows: pd.DataFrame | None = None) -> bool:
+    """A grid of maps: one row per sample (up to ``count``, those most entries have first), one column per entry.
+
+    Maps are overlaid in the jet colour map (red: most salient; a colour bar says so),
+    scaled for display only (``images.normalise_for_display``). With the results
+    ``rows``, each map is captioned with its sample's scores and a misclassified sample's
+    row says what was predicted and what the label is.
+    """
     maps: dict[str, dict[str, Path]] = {}  # sample -> entry -> file
     for entry, places in entries.items():
         for run, method in places:
@@ -70,8 +99,11 @@ def plot_gallery(entries: Entries, path: Path, count: int = 4) -> bool:
     samples = sorted(maps, key=lambda s: -len(maps[s]))[:count]  # stable: dataset order among equals
     if not samples:
         return False
+    scores, wrong = gallery_notes(rows) if rows is not None else ({}, {})
     plt = _pyplot()
-    size = (2.2 * (len(columns) + 1), 2.2 * len(samples))
+    from matplotlib.cm import ScalarMappable
+
+    size = (2.2 * (len(columns) + 1) + 0.8, 2.4 * len(samples))
     figure, axes = plt.subplots(len(samples), len(columns) + 1, figsize=size, squeeze=False)
     for row, sample in enumerate(samples):
         sidecar = read_sidecar(next(iter(maps[sample].values())).with_suffix(".json"))
@@ -81,18 +113,29 @@ def plot_gallery(entries: Entries, path: Path, count: int = 4) -> bool:
             image = None
         if image is not None:
             axes[row, 0].imshow(image)
-        axes[row, 0].set_title(f"{sample}\n{(sidecar.get('targets') or [''])[0]}", fontsize=7)
+        target = (sidecar.get("targets") or [""])[0]
+        title = f"{sample}\npredicted {target}, label {wrong[sample]}" if sample in wrong else f"{sample}\n{target}"
+        axes[row, 0].set_title(title, fontsize=7, color="darkred" if sample in wrong else "black")
         for column, entry in enumerate(columns, 1):
+            axis = axes[row, column]
             if row == 0:
-                axes[row, column].set_title(entry, fontsize=8)
+                axis.set_title(entry, fontsize=8)
             if entry not in maps[sample]:
-                axes[row, column].text(0.5, 0.5, "no map", ha="center", va="center", fontsize=8)
+                axis.text(0.5, 0.5, "no map", ha="center", va="center", fontsize=8)
                 continue
             saliency = np.load(maps[sample][entry])[0]
-            axes[row, column].imshow(overlay(image, saliency) if image is not None else saliency)
+            axis.imshow(overlay(image, saliency) if image is not None else normalise_for_display(saliency), cmap="jet")
+            if (entry, sample) in scores:
+                axis.text(
+                    0.5, -0.04, scores[(entry, sample)], transform=axis.transAxes, ha="center", va="top", fontsize=6
+                )
     for axis in axes.ravel():
         axis.axis("off")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 0.93, 1))
+    bar = figure.add_axes((0.945, 0.15, 0.015, 0.7))
+    colours = figure.colorbar(ScalarMappable(cmap="jet"), cax=bar, ticks=[0, 1])
+    colours.ax.set_yticklabels(["low", "high"], fontsize=7)
+    colours.set_label("saliency (red = high; scaled per map)", fontsize=7)
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return True
