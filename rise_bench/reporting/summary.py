@@ -35,11 +35,10 @@ def read_results(
 ) -> pd.DataFrame:
     """Rows of one or more ``results.csv`` files (or run folders holding one), kept apart as ``compare`` needs.
 
-    Adds ``source`` (the file) and ``method_name`` (the method as written) columns. An
-    entry (a relabelled ``method``) is what a table row, a
-    curve and a gallery column stand for: one (model, data set, method, settings). Rows
-    repeated across files (same key and target) keep the last, so the same results read
-    twice are one entry. ``method`` is relabelled to tell entries apart: a method that
+    Adds ``source`` (the file) and ``method_name`` (the method as written) columns, and
+    relabels ``method`` as an entry: what a table row, a curve and a gallery column stand
+    for, one (model, data set, method, settings). Rows repeated across files (same key and
+    target) keep the last, so the same results read twice are one entry. A method that
     appears with other settings (method or metric parameters) in another run is named
     after the run folder, ``rise (runA)``; with several models or data sets, each entry
     names its own, ``rise [resnet50, voc]``. Malformed rows are skipped and ``log`` is
