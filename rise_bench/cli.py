@@ -363,6 +363,7 @@ def evaluate(
 def _print_summary(outcome) -> None:
     import pandas as pd
 
+    from .reporting.reliability import reliability_text
     from .reporting.summary import overall as overall_rows
     from .reporting.summary import overall_invalid
     from .reporting.tables import baseline_note, small_n_note, summary_grid
@@ -380,6 +381,9 @@ def _print_summary(outcome) -> None:
         for note in (baseline_note(summary), small_n_note(overall_rows(summary).n)):
             if note:
                 console.print(note, soft_wrap=True)
+        reliability = outcome.out / "reliability.csv"
+        if reliability.is_file() and len(table := pd.read_csv(reliability)):
+            console.print(reliability_text(table), soft_wrap=True)
     else:
         console.print(f"no results to summarise in {outcome.out}/results.csv", soft_wrap=True)
     overall = summary[summary["class"] == "all"]
@@ -429,11 +433,16 @@ def compare(
         "comparison"
     ),
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    reliability_baselines: Annotated[
+        bool,
+        typer.Option("--reliability-baselines", help="Rank the baselines too in the metric reliability statistics."),
+    ] = False,
 ) -> None:
-    """Put runs side by side: table with CIs, ranks and significance, curves and a gallery."""
+    """Put runs side by side: table with CIs, ranks and significance, metric reliability, curves and a gallery."""
     from .files import write_atomic
     from .reporting.compare import comparison_table, regressions
     from .reporting.plots import plot_curves, plot_gallery
+    from .reporting.reliability import reliability_table, reliability_text
     from .reporting.summary import entries, read_results
     from .reporting.tables import markdown_table
 
@@ -443,6 +452,10 @@ def compare(
         out.mkdir(parents=True, exist_ok=True)
         write_atomic(out / "compare.csv", table.to_csv(index=False))
         text = markdown_table(table)
+        reliability = reliability_table(rows, seed, baselines=reliability_baselines)
+        write_atomic(out / "reliability.csv", reliability.to_csv(index=False))
+        if len(reliability):
+            text += "\n" + reliability_text(reliability)
         write_atomic(out / "compare.md", text)
         drawn = entries(rows)  # the pictures keep runs apart as the table does
         pictures = [
@@ -455,7 +468,9 @@ def compare(
         ]
         console.print(text, soft_wrap=True)
         console.print(
-            f"wrote {out}/compare.csv, {out}/compare.md" + "".join(f", {out}/{p}" for p in pictures), soft_wrap=True
+            f"wrote {out}/compare.csv, {out}/compare.md, {out}/reliability.csv"
+            + "".join(f", {out}/{p}" for p in pictures),
+            soft_wrap=True,
         )
         if baseline is not None:
             problems = regressions(rows, read_results([baseline], log=warn), tolerance, seed)

@@ -1,4 +1,4 @@
-"""What a finished run folder gets: ``summary.csv``, ``curves.png`` and ``gallery.png``."""
+"""What a finished run folder gets: ``summary.csv``, ``reliability.csv``, ``curves.png`` and ``gallery.png``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..files import write_atomic
 from .plots import plot_curves, plot_gallery
+from .reliability import reliability_table
 from .summary import entries, read_results, summarise
 
 
@@ -17,6 +18,7 @@ def write_outputs(out: Path, seed: int = 0, log: Callable[[str], None] | None = 
     """
     rows = read_results([out / "results.csv"], log, allow_empty=True)
     write_atomic(out / "summary.csv", summarise(rows, seed).to_csv(index=False))
+    write_atomic(out / "reliability.csv", reliability_table(rows, seed).to_csv(index=False))
     drawn = entries(rows)
     made = [out / "curves.png"] if plot_curves(drawn, out / "curves.png") else []
     return made + ([out / "gallery.png"] if plot_gallery(drawn, out / "gallery.png", rows=rows) else [])
