@@ -65,6 +65,8 @@ def test_reliability_of_a_consistent_run(tmp_path):
     assert any("random" in pair for pair in with_baselines.pair)
     few = read_results([run_file(tmp_path / "few", {k: v[:9] for k, v in values.items()})])
     assert reliability_table(few).empty  # fewer than 10 shared samples
+    alone = read_results([run_file(tmp_path / "alone", {k: v for k, v in values.items() if k[0] == "rise"})])
+    assert reliability_table(alone).empty  # one method: nothing to rank
 
 
 def test_compare_writes_and_explains_the_reliability_table(tmp_path):

@@ -93,10 +93,12 @@ def reliability_table(rows: pd.DataFrame, seed: int = 0, baselines: bool = False
     scored = rows[rows.method != CLASSIFIER]
     for (dataset, model), group in scored.groupby(["dataset", "model"], sort=False):
         methods = [m for m in dict.fromkeys(group.method) if baselines or not is_baseline_entry(m)]
+        if len(methods) < 2:
+            continue
         tables = {}
         for metric in dict.fromkeys(group.metric):
             table = score_table(group, metric, methods)
-            if len(methods) < 2 or len(table) < MIN_SAMPLES:
+            if len(table) < MIN_SAMPLES:
                 continue
             tables[metric] = table
             higher = metric_of(metric).higher_is_better()
