@@ -165,7 +165,7 @@ def value(metric, preparation, saliency) -> float:
 def test_metric_metadata(name):
     cls = metric_class(name)
     assert cls.direction in (HIGHER, LOWER) and cls.direction in cls.header() and cls.title in cls.header()
-    assert cls.category in ("faithfulness", "localisation")
+    assert cls.category in ("faithfulness", "localisation", "sanity")
     assert all(doc for _, _, doc in describe(cls.Params))
     assert create_metric(name).params_hash() == create_metric(name).params_hash()
 

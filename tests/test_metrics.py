@@ -32,7 +32,7 @@ from .helpers import fraction_model
 
 
 def test_registry_lists_the_metrics_with_their_directions():
-    assert list_metrics() == ["deletion", "insertion", "pointing"]
+    assert list_metrics() == ["deletion", "insertion", "pointing", "randomisation_spearman", "randomisation_ssim"]
     assert default_metrics(localised=False) == ["deletion", "insertion"] and default_metrics(localised=True) == [
         "pointing"
     ]

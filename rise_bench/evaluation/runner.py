@@ -77,6 +77,9 @@ class Evaluation:
         self.dataset.warn = log
         step = [Override(None, "step", str(config.step), "--step")] if config.step is not None else []  # shorthand
         self.metrics = select_metrics(config.metrics, self.dataset.localised, self.dataset.name, overrides + step)
+        for name, metric in self.metrics.items():
+            if metric.re_explains and config.maps:
+                raise UsageError(f"metric '{name}' re-explains with the method: it cannot score saved maps (--maps)")
         self.sources = build_sources(
             config.methods,
             overrides,
@@ -202,14 +205,11 @@ class Evaluation:
             saliency = torch.cat(list(maps.values()))
             save_maps(self.out, source.name, sample.id, saliency, explanations.names, sample.meta.get("file", ""))
             curves = {}
+            # one callable per source and sample, shared by the metrics that re-explain (they may share work)
+            explain = source.explain_function(sample, self.batch_size)
             for name, metric in self.metrics.items():
                 if not prepared[name].targets:
                     continue
-                explain = source.explain_function(sample, self.batch_size) if metric.re_explains else None
-                if metric.re_explains and explain is None:
-                    raise RiseBenchError(
-                        f"metric '{name}' re-explains: it cannot score the saved maps of {source.name}"
-                    )
                 chosen = explanations.select(maps, prepared[name])
                 if not torch.isfinite(chosen).all():  # never scored: one flag row per metric
                     broken = next(
@@ -217,7 +217,12 @@ class Evaluation:
                     )
                     scores = Scores([Score(broken, 1.0, INVALID)])
                 else:
-                    scores = metric.score(prepared[name], chosen, batch_size=self.batch_size, explain=explain)
+                    scores = metric.score(
+                        prepared[name],
+                        chosen,
+                        batch_size=self.batch_size,
+                        explain=explain if metric.re_explains else None,
+                    )
                 head = (run_id, self.dataset.name, sample.id, self.model.name, source.name, name)
                 tail = (source.params_hash, seconds, metric.params_hash())
                 rows += [ResultRow(*head, score.target, score.subset, score.value, *tail) for score in scores.rows]

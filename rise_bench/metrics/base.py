@@ -181,8 +181,9 @@ class Metric(Configurable, ABC):
     direction: ClassVar[str] = HIGHER
     #: What the value is, for table headers ("deletion AUC").
     title: ClassVar[str] = ""
-    #: ``faithfulness`` (does the map rank what the model uses?) or ``localisation``
-    #: (does the map point at the annotated object?).
+    #: ``faithfulness`` (does the map rank what the model uses?), ``localisation`` (does
+    #: the map point at the annotated object?) or ``sanity`` (does the method depend on
+    #: the model at all?).
     category: ClassVar[str] = "faithfulness"
     #: Needs boxes or masks (a localised data set).
     needs_ground_truth: ClassVar[bool] = False
@@ -196,6 +197,8 @@ class Metric(Configurable, ABC):
     #: Subsets whose rows are flags to count, not values to aggregate (``invalid`` maps,
     #: pointing's ``constant``).
     counted_subsets: ClassVar[tuple[str, ...]] = (INVALID,)
+    #: Subsets starting with this are per-depth details (summarised, left out of overview tables), or None.
+    detail_prefix: ClassVar[str | None] = None
 
     @classmethod
     def header(cls) -> str:

@@ -186,6 +186,12 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
+def is_detail(metric: str, subset: str) -> bool:
+    """Whether a summary row is a per-depth detail (randomisation's ``step<i>:<block>``) rather than a headline."""
+    prefix = METRICS.get(metric).detail_prefix if metric in METRICS else None
+    return prefix is not None and subset.startswith(prefix)
+
+
 def is_counted(metric: str, subset: str) -> bool:
     """Whether a summary row counts flags (pointing's ``constant``) rather than aggregating values."""
     return metric in METRICS and subset in METRICS.get(metric).counted_subsets
@@ -198,9 +204,9 @@ def overall_invalid(summary: pd.DataFrame) -> dict[str, int]:
 
 
 def overall(summary: pd.DataFrame, classifier: bool = False) -> pd.DataFrame:
-    """A summary's rows over every class, without counted subsets and (unless asked) the classifier's rows."""
+    """A summary's rows over every class, without counted or per-depth subsets and (unless asked) the classifier's."""
     keep = (summary["class"] == "all") & pd.Series(
-        [not is_counted(m, s) for m, s in zip(summary.metric, summary.subset, strict=True)],
+        [not is_counted(m, s) and not is_detail(m, s) for m, s in zip(summary.metric, summary.subset, strict=True)],
         index=summary.index,
         dtype=bool,
     )
