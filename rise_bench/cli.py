@@ -296,6 +296,14 @@ def evaluate(
             "also torchrun, rise-bench merge).",
         ),
     ] = None,
+    preset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--preset",
+            help="A published protocol's settings in one flag: rise2018 (deletion/insertion as the RISE authors) or "
+            "torchray2019 (TorchRay's pointing game). Options given here override it.",
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Score saliency methods with the registered metrics (see list-metrics) over a data set.
@@ -304,6 +312,7 @@ def evaluate(
     OUT/config.toml (resolved config and provenance), maps and curves.
     """
     from .evaluation.config import RunConfig
+    from .evaluation.presets import preset as preset_of
     from .evaluation.runner import evaluate as run_evaluation
 
     with user_errors():
@@ -335,7 +344,15 @@ def evaluate(
             baselines=baselines,
             download=download,
             shard=shard,
+            preset=preset,
         )
+        if run_config.preset:
+            chosen = preset_of(run_config.preset)
+            console.print(
+                f"preset {chosen.name}: {chosen.title}. Published: {chosen.published}. Those numbers need "
+                f"{chosen.needs}; other models or weights give other numbers.",
+                soft_wrap=True,
+            )
         with progress_display(quiet) as make_reporter:
             outcome = run_evaluation(
                 run_config, make_reporter, log=err_console.print, status=None if quiet else err_console.print

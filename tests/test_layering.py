@@ -25,6 +25,7 @@ LAYERS = [
     ["rise_bench.datasets"],
     ["rise_bench.explainers", "rise_bench.metrics"],
     [
+        "rise_bench.evaluation.presets",
         "rise_bench.evaluation.config",
         "rise_bench.evaluation.results",
         "rise_bench.evaluation.artifacts",

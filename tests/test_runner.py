@@ -386,3 +386,23 @@ def test_the_eta_counts_only_the_samples_evaluated(monkeypatch):
     reporter.skip(2, 4)  # two samples resumed at once (the clock restarts at 0)
     reporter(3, 4)  # one sample evaluated in 10 s: one left, eta 10 s
     assert lines[-1] == "evaluate: 3/4 (75%, 10.0s, eta 10s)"
+
+
+def test_presets_pin_a_protocol_and_the_command_line_still_wins(tmp_path):
+    config = RunConfig.from_sources(preset="rise2018", root="val")
+    assert (config.dataset, config.model, config.weights, config.step, config.limit) == (
+        "imagenet", "resnet50", "IMAGENET1K_V1", 1792, 10000,
+    )  # fmt: skip
+    assert config.metrics == ["deletion", "insertion"] and config.target == "top1"
+    overridden = RunConfig.from_sources(preset="rise2018", model="tf_efficientnet_lite0", limit=3)
+    assert overridden.model == "tf_efficientnet_lite0" and overridden.limit == 3
+    path = tmp_path / "run.toml"
+    path.write_text('preset = "torchray2019"\nsplit = "trainval"\n')
+    from_file = RunConfig.from_sources(path)
+    assert (from_file.dataset, from_file.split, from_file.metrics) == ("voc", "trainval", ["pointing"])
+    with pytest.raises(UsageError, match="unknown preset 'rise2019' \\(did you mean: rise2018"):
+        RunConfig.from_sources(preset="rise2019")
+    args = ["evaluate", "--preset", "rise2018", "--root", str(tmp_path / "none"), "--out", str(tmp_path / "o")]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 1 and "deletion 0.10483, insertion 0.77192" in result.output
+    assert "Those numbers need torchvision's resnet50" in result.output

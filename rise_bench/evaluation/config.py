@@ -19,6 +19,7 @@ import tomllib
 
 from ..batch_size import parse_batch_size
 from ..errors import UsageError, close_matches
+from .presets import preset
 
 
 @dataclass
@@ -54,6 +55,8 @@ class RunConfig:
         download: let torchvision download VOC 2007 (online users).
         shard: ``I/N``: evaluate shard I of N and merge when all are done
             (``rise_bench.distributed``; torchrun sets it itself).
+        preset: a published protocol whose settings fill the configuration first
+            (``presets.py``: ``rise2018``, ``torchray2019``).
     """
 
     dataset: str = "samples"
@@ -82,10 +85,11 @@ class RunConfig:
     baselines: bool = True
     download: bool = False
     shard: str | None = None
+    preset: str | None = None
 
     @classmethod
     def from_sources(cls, path: str | Path | None = None, **overrides: Any) -> RunConfig:
-        """Defaults, then the TOML file at ``path``, then ``overrides`` that are not None.
+        """Defaults, then a ``preset``'s values, then the TOML file at ``path``, then ``overrides`` that are not None.
 
         Relative paths inside a config file (``root``, ``ids``, ``maps``, ``weights``) are
         relative to the current folder, like the command line's.
@@ -96,6 +100,9 @@ class RunConfig:
         values: dict[str, Any] = {}
         if path is not None:
             values = _read_toml(Path(path))
+        chosen = overrides.get("preset") or values.get("preset")
+        if chosen is not None:  # the preset first: the config file and the command line win
+            values = {**preset(str(chosen)).values, **values}
         for key, value in overrides.items():
             if value is None or (isinstance(value, list) and not value):
                 continue
