@@ -458,7 +458,7 @@ def compare(
     """Put runs side by side: table with CIs, ranks and significance, metric reliability, curves and a gallery."""
     from .files import write_atomic
     from .reporting.compare import comparison_table, regressions
-    from .reporting.plots import plot_curves, plot_gallery
+    from .reporting.plots import plot_curves, plot_depth_curves, plot_gallery
     from .reporting.reliability import reliability_table, reliability_text
     from .reporting.summary import entries, read_results
     from .reporting.tables import markdown_table
@@ -479,6 +479,7 @@ def compare(
             name
             for name, made in (
                 ("curves.png", plot_curves(drawn, out / "curves.png")),
+                ("randomisation.png", plot_depth_curves(rows, out / "randomisation.png")),
                 ("gallery.png", plot_gallery(drawn, out / "gallery.png", rows=rows)),
             )
             if made

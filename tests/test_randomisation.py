@@ -80,3 +80,19 @@ def test_saved_maps_cannot_be_randomised(tmp_path):
             ),
             log=lambda line: None,
         )
+
+
+def test_compare_draws_similarity_versus_depth(randomised_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from rise_bench.cli import app
+    from rise_bench.reporting.plots import depth_curves
+    from rise_bench.reporting.summary import read_results
+
+    curves = depth_curves(read_results([randomised_run]))
+    center = curves["randomisation_spearman"]["center"]
+    assert [step for step, _ in center][:2] == ["step1:head", "step2:blocks.6"] and len(center) == 9
+    assert all(abs(value - 1) < 1e-9 for _, value in center)
+    assert (randomised_run / "randomisation.png").is_file()
+    result = CliRunner().invoke(app, ["compare", str(randomised_run), "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0 and (tmp_path / "cmp" / "randomisation.png").is_file()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..files import write_atomic
-from .plots import plot_curves, plot_gallery
+from .plots import plot_curves, plot_depth_curves, plot_gallery
 from .reliability import reliability_table
 from .summary import entries, read_results, summarise
 
@@ -21,4 +21,5 @@ def write_outputs(out: Path, seed: int = 0, log: Callable[[str], None] | None = 
     write_atomic(out / "reliability.csv", reliability_table(rows, seed).to_csv(index=False))
     drawn = entries(rows)
     made = [out / "curves.png"] if plot_curves(drawn, out / "curves.png") else []
+    made += [out / "randomisation.png"] if plot_depth_curves(rows, out / "randomisation.png") else []
     return made + ([out / "gallery.png"] if plot_gallery(drawn, out / "gallery.png", rows=rows) else [])

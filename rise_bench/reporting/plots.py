@@ -139,3 +139,45 @@ def plot_gallery(entries: Entries, path: Path, count: int = 4, rows: pd.DataFram
     figure.savefig(path, dpi=90)
     plt.close(figure)
     return True
+
+
+def depth_curves(rows: pd.DataFrame) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """Per metric with per-depth subsets (``Metric.detail_prefix``), per entry: (step, mean similarity) in order."""
+    found: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    scored = rows[rows.method != CLASSIFIER]
+    for metric in dict.fromkeys(scored.metric):
+        prefix = metric_of(metric).detail_prefix
+        if prefix is None:
+            continue
+        mine = scored[(scored.metric == metric) & scored.subset.str.startswith(prefix)]
+        means = mine.groupby(["method", "subset"], sort=False)["value"].mean()
+        for (entry, subset), value in means.items():
+            found.setdefault(metric, {}).setdefault(entry, []).append((subset, float(value)))
+    for by_entry in found.values():
+        for entry, points in by_entry.items():
+            by_entry[entry] = sorted(points, key=lambda point: int(point[0][len("step") :].split(":")[0]))
+    return found
+
+
+def plot_depth_curves(rows: pd.DataFrame, path: Path) -> bool:
+    """Similarity versus randomisation depth, one line per entry, one panel per metric (none: False)."""
+    curves = depth_curves(rows)
+    if not curves:
+        return False
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(curves), figsize=(6.0 * len(curves), 4.4), squeeze=False)
+    for axis, (metric, by_entry) in zip(axes[0], curves.items(), strict=True):
+        for entry in baselines_last(list(by_entry)):
+            labels, values = zip(*by_entry[entry], strict=True)
+            style = "--" if is_baseline(base_method(entry)) else "-o"
+            axis.plot(range(len(values)), values, style, label=entry, markersize=3)
+        axis.set_xticks(range(len(labels)))
+        axis.set_xticklabels([label.split(":", 1)[1] for label in labels], rotation=60, fontsize=7)
+        axis.set_title(metric_of(metric).header(), fontsize=9)
+        axis.set_xlabel("layers re-initialised down to (cascading from the logits)")
+        axis.set_ylabel("similarity to the original map")
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
