@@ -125,28 +125,50 @@ def convert(params_class: type, name: str, text: str, owner: str) -> Any:
     return text
 
 
+def fits_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type ``hint``: unions, ``None``, lists, ``Literal`` choices,
+    and ``int``/``float`` that are not ``bool`` (an int is a valid float)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(fits_type(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if origin is list:
+        return isinstance(value, list) and all(fits_type(v, args[0]) for v in value)
+    if hint is type(None):
+        return value is None
+    if hint in (int, float):
+        return isinstance(value, (int, float) if hint is float else int) and not isinstance(value, bool)
+    return isinstance(value, origin or hint) if isinstance(origin or hint, type) else True
+
+
+def type_name(hint: Any) -> str:
+    """``hint`` in words, for messages: ``an integer or none``, ``a list of text``, ``one of a, b``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(a) for a in args)
+    if origin is typing.Literal:
+        return "one of " + ", ".join(map(str, args))
+    if origin is list:
+        return f"a list of {type_name(args[0])}"
+    names = {type(None): "none", str: "text", int: "an integer", bool: "true or false", float: "a number"}
+    return names.get(hint, str(hint))
+
+
 def check_values(params_class: type, values: Mapping[str, Any], owner: str) -> None:
-    """Every value fits its field's annotated type (choices of a ``Literal`` included).
+    """Every value fits its field's annotated type (``fits_type``; choices of a ``Literal`` included).
 
     Raises:
         UsageError: naming the owner, the parameter, the value and what it takes.
     """
+    hints = typing.get_type_hints(params_class)
     for name, value in values.items():
-        kind, optional = _field_type(params_class, name)
-        if value is None and optional:
+        if fits_type(value, hints[name]):
             continue
+        kind, _ = _field_type(params_class, name)
         if typing.get_origin(kind) is typing.Literal:
-            choices = typing.get_args(kind)
-            if value not in choices:
-                raise UsageError(f"{owner}.{name}: '{value}' is not one of {', '.join(map(str, choices))}")
-            continue
-        fits = isinstance(value, kind) if isinstance(kind, type) else True
-        if kind is float:
-            fits = isinstance(value, (int, float))
-        if kind in (int, float) and isinstance(value, bool):
-            fits = False
-        if not fits:
-            raise UsageError(f"{owner}.{name}: {value!r} is not a valid {getattr(kind, '__name__', kind)}")
+            raise UsageError(f"{owner}.{name}: '{value}' is not {type_name(kind)}")
+        raise UsageError(f"{owner}.{name}: {value!r} is not a valid {getattr(kind, '__name__', kind)}")
 
 
 class Configurable:

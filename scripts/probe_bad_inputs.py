@@ -28,7 +28,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from rise_bench.cli import app
-from rise_bench.evaluation.results import COLUMNS, read_text
+from rise_bench.evaluation.results import COLUMNS, parse_results
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 IMAGENET = DATA / "imagenet-sample"
@@ -112,6 +112,28 @@ def saved_maps(work: Path, value: float | None, shape=(224, 224)) -> Path:
             array.flat[37] = value
         np.save(folder / Path(name).name.replace("/", "__"), array)
     return work / "maps"
+
+
+def voc_eval(work: Path, objects: list[tuple[str, tuple]], xml: str | None = None) -> list[str]:
+    """Pointing on a VOC layout whose image ``x`` holds ``objects`` (see ``voc_layout``)."""
+    return ev(
+        "--dataset", "voc", "--root", str(voc_layout(work, objects, xml)), *CHEAP_POINTING, "--out", str(work / "out")
+    )
+
+
+def coco_eval(work: Path, edit: Callable[[dict], None]) -> list[str]:
+    """Pointing on the COCO sample's first three images, annotations changed by ``edit``."""
+    root = coco_layout(work, edit)
+    return ev(
+        "--dataset", "coco", "--root", str(root), "--split", "train2017", *CHEAP_POINTING, "--out", str(work / "out")
+    )
+
+
+def maps_eval(work: Path, maps: Path) -> list[str]:
+    """Deletion of the saved maps of method ``mine`` on the two good photos."""
+    folder = image_folder(work, {})
+    args = ["--dataset", "folder", "--root", str(folder), "--maps", str(maps), "--method", "mine", *CHEAP[2:]]
+    return ev(*args, "--out", str(work / "out"))
 
 
 def results_file(work: Path, text: str | bytes) -> Path:
@@ -275,173 +297,77 @@ CASES = [
     ),
     Case(
         "evaluate: VOC inverted box",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [("dog", (50, 60, 10, 90)), ("cat", (1, 1, 100, 100))])),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [("dog", (50, 60, 10, 90)), ("cat", (1, 1, 100, 100))]),
         0,
         "object 1 (dog) is inverted",
         {"x", "a"},
     ),
     Case(
         "evaluate: VOC box outside the image",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [("cat", (900, 900, 990, 990)), ("cat", (1, 1, 50, 50))])),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [("cat", (900, 900, 990, 990)), ("cat", (1, 1, 50, 50))]),
         0,
         "wholly outside",
         {"x", "a"},
     ),
     Case(
         "evaluate: VOC box partly outside",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [("cat", (-50, -50, 80, 80))])),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [("cat", (-50, -50, 80, 80))]),
         0,
         "",
         {"x", "a"},
     ),
     Case(
         "evaluate: VOC box with text",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [("cat", ("a", 1, 2, 3)), ("cat", (1, 1, 50, 50))])),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [("cat", ("a", 1, 2, 3)), ("cat", (1, 1, 50, 50))]),
         0,
         "malformed bndbox",
         {"x", "a"},
     ),
     Case(
         "evaluate: VOC unknown class",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [("unicorn", (1, 1, 50, 50)), ("cat", (1, 1, 50, 50))])),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [("unicorn", (1, 1, 50, 50)), ("cat", (1, 1, 50, 50))]),
         0,
         "unknown VOC class 'unicorn'",
         {"x", "a"},
     ),
     Case(
         "evaluate: VOC malformed XML",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [], "<annotation><object>")),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [], "<annotation><object>"),
         1,
         "malformed XML",
         {"a"},
     ),
     Case(
         "evaluate: VOC no valid object",
-        lambda w: ev(
-            "--dataset",
-            "voc",
-            "--root",
-            str(voc_layout(w, [("cat", ("a",))])),
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: voc_eval(w, [("cat", ("a",))]),
         1,
         "none of its 1 object",
         {"a"},
     ),
     Case(
         "evaluate: COCO unknown category",
-        lambda w: ev(
-            "--dataset",
-            "coco",
-            "--root",
-            str(coco_layout(w, lambda d: coco_first(d)[0].update(category_id=999))),
-            "--split",
-            "train2017",
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: coco_eval(w, lambda d: coco_first(d)[0].update(category_id=999)),
         0,
         "category_id 999",
         {"9", "30"},
     ),
     Case(
         "evaluate: COCO all annotations bad",
-        lambda w: ev(
-            "--dataset",
-            "coco",
-            "--root",
-            str(coco_layout(w, lambda d: [a.update(category_id=999) for a in coco_first(d)])),
-            "--split",
-            "train2017",
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: coco_eval(w, lambda d: [a.update(category_id=999) for a in coco_first(d)]),
         1,
         "is valid",
         {"30"},
     ),
     Case(
         "evaluate: COCO malformed bbox",
-        lambda w: ev(
-            "--dataset",
-            "coco",
-            "--root",
-            str(coco_layout(w, lambda d: coco_first(d)[0].update(bbox="x"))),
-            "--split",
-            "train2017",
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: coco_eval(w, lambda d: coco_first(d)[0].update(bbox="x")),
         0,
         "malformed bbox",
         {"9", "30"},
     ),
     Case(
         "evaluate: COCO malformed segmentation",
-        lambda w: ev(
-            "--dataset",
-            "coco",
-            "--root",
-            str(coco_layout(w, lambda d: coco_first(d)[0].update(segmentation=[[1, 2]]))),
-            "--split",
-            "train2017",
-            *CHEAP_POINTING,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: coco_eval(w, lambda d: coco_first(d)[0].update(segmentation=[[1, 2]])),
         0,
         "annotation",
         {"9", "30"},
@@ -530,75 +456,27 @@ CASES = [
     # -- evaluate: saved maps
     Case(
         "maps: folder missing",
-        lambda w: ev(
-            "--dataset",
-            "folder",
-            "--root",
-            str(image_folder(w, {})),
-            "--maps",
-            str(w / "nomaps"),
-            "--method",
-            "mine",
-            *CHEAP,
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: maps_eval(w, w / "nomaps"),
         2,
         "nomaps",
     ),
     Case(
         "maps: NaN map",
-        lambda w: ev(
-            "--dataset",
-            "folder",
-            "--root",
-            str(image_folder(w, {})),
-            "--maps",
-            str(saved_maps(w, np.nan)),
-            "--method",
-            "mine",
-            *CHEAP[2:],
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: maps_eval(w, saved_maps(w, np.nan)),
         0,
         "NaN or inf",
         GOOD,
     ),
     Case(
         "maps: inf map",
-        lambda w: ev(
-            "--dataset",
-            "folder",
-            "--root",
-            str(image_folder(w, {})),
-            "--maps",
-            str(saved_maps(w, np.inf)),
-            "--method",
-            "mine",
-            *CHEAP[2:],
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: maps_eval(w, saved_maps(w, np.inf)),
         0,
         "NaN or inf",
         GOOD,
     ),
     Case(
         "maps: wrong shape",
-        lambda w: ev(
-            "--dataset",
-            "folder",
-            "--root",
-            str(image_folder(w, {})),
-            "--maps",
-            str(saved_maps(w, None, (2, 3, 4, 5))),
-            "--method",
-            "mine",
-            *CHEAP[2:],
-            "--out",
-            str(w / "out"),
-        ),
+        lambda w: maps_eval(w, saved_maps(w, None, (2, 3, 4, 5))),
         1,
         "expected [H,W]",
     ),
@@ -675,7 +553,7 @@ def rows_of(path: Path) -> set[str]:
     if not path.is_file():
         return set()
     try:
-        return {row["sample_id"] for row in read_text(path).rows}
+        return {row["sample_id"] for row in parse_results(path).rows}
     except Exception:  # noqa: BLE001 - a garbled file has lost every row
         return set()
 

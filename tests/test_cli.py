@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from rise_bench import models
 from rise_bench.cli import app
 
-from .helpers import IMAGENET_SAMPLE
+from .helpers import IMAGENET_SAMPLE, forbid_model_loading
 from .test_images import odd_images
 
 #: Tiny sample counts so that every method runs in seconds on the real model.
@@ -204,10 +204,7 @@ def test_help_and_usage_errors_leave_torch_unimported():
 
 
 def test_a_missing_image_fails_before_the_model_loads(tmp_path, monkeypatch):
-    def no_model(*args, **kwargs):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(models, "load_model", no_model)
+    forbid_model_loading(monkeypatch, models)
     result = run("explain", tmp_path / "no" / "such.jpg", "--method", "gradcam", "--out", tmp_path / "out")
     assert result.exit_code == 1
     assert error_lines(result.output) == [f"error: {tmp_path / 'no' / 'such.jpg'}: no such file"]

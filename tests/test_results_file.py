@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -11,25 +9,13 @@ from typer.testing import CliRunner
 from rise_bench.cli import app
 from rise_bench.errors import RiseBenchError
 from rise_bench.evaluation.config import RunConfig
-from rise_bench.evaluation.results import COLUMNS, read_frame, read_text
+from rise_bench.evaluation.results import COLUMNS, parse_results, read_frame
 from rise_bench.evaluation.runner import evaluate
 from rise_bench.reporting.summary import read_results
 
-from .helpers import IMAGENET_SAMPLE
+from .helpers import FAST, IMAGENET_SAMPLE, forbid_model_loading, rows_of
 
-#: 3 ImageNet images, two fast methods (and the baselines), 9-point curves.
-FAST = dict(
-    dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=3, methods=["gradcam,gradient"], step=224 * 28, batch_size=9
-)
 cli = CliRunner()
-
-
-def rows_of(path) -> list[tuple]:
-    """Rows without run id and timing, sorted: what must match between runs."""
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        assert reader.fieldnames == COLUMNS
-        return sorted(tuple(r[c] for c in COLUMNS if c not in ("run_id", "seconds")) for r in reader)
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +75,7 @@ def test_a_zero_byte_or_cut_header_file_is_resumable(tmp_path, whole):
 def test_resume_onto_a_foreign_file_is_one_line_before_the_model_loads(tmp_path, monkeypatch, content, message):
     import rise_bench.evaluation.runner as runner
 
-    def no_model(*args, **kwargs):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(runner, "load_model", no_model)
+    forbid_model_loading(monkeypatch, runner)
     (tmp_path / "results.csv").write_bytes(content)
     args = ["evaluate", "--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--limit", "1"]
     result = cli.invoke(app, [*args, "--out", str(tmp_path), "--resume", "--quiet"])
@@ -118,7 +101,7 @@ def corrupt(whole, tmp_path):
 
 def test_readers_skip_malformed_rows_and_say_how_many(tmp_path, whole):
     path, numbers = corrupt(whole, tmp_path)
-    parsed = read_text(path)
+    parsed = parse_results(path)
     assert {line.number for line in parsed.malformed} == numbers
     told: list[str] = []
     frame = read_frame(path, told.append)

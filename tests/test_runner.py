@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import shutil
 
 import numpy as np
@@ -18,23 +17,9 @@ from rise_bench.evaluation.config import RunConfig, to_toml
 from rise_bench.evaluation.results import BASE_COLUMNS, COLUMNS
 from rise_bench.evaluation.runner import evaluate
 
-from .helpers import DATA, IMAGENET_SAMPLE
-
-#: A cheap ImageNet run: 3 images, fast methods, 9-point curves.
-FAST = dict(
-    dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=3, methods=["gradcam,gradient"], step=224 * 28, batch_size=9
-)
+from .helpers import DATA, FAST, IMAGENET_SAMPLE, forbid_model_loading, rows_of
 
 cli = CliRunner()
-
-
-def rows_of(path) -> list[tuple]:
-    """Rows without run id and timing, sorted: what must match between runs."""
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        assert reader.fieldnames == COLUMNS
-        rows = [tuple(r[c] for c in COLUMNS if c not in ("run_id", "seconds")) for r in reader]
-    return sorted(rows)
 
 
 def test_rows_maps_curves_config_and_summary(tmp_path):
@@ -307,10 +292,7 @@ def test_config_values_are_type_checked(tmp_path, text, message):
 def test_a_bad_parameter_value_fails_before_the_model_loads(tmp_path, monkeypatch):
     import rise_bench.evaluation.runner as runner
 
-    def no_model(*args, **kwargs):
-        raise AssertionError("the model was loaded")
-
-    monkeypatch.setattr(runner, "load_model", no_model)
+    forbid_model_loading(monkeypatch, runner)
     args = ["--dataset", "imagenet", "--root", str(IMAGENET_SAMPLE), "--method", "gradcam", "--out", str(tmp_path)]
     result = cli.invoke(app, ["evaluate", *args, "--param", "gradcam.score=bogus"])
     assert result.exit_code == 2

@@ -9,7 +9,6 @@ given on the command line win.
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import tomllib
 
 from ..batch_size import parse_batch_size
 from ..errors import UsageError, close_matches
+from ..parameters import fits_type, type_name
 from .presets import preset
 
 
@@ -131,40 +131,14 @@ class RunConfig:
 POSITIVE = ("limit", "sample", "step")
 
 
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "none"
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in args)
-    if origin is list:
-        return f"a list of {_type_name(args[0])}"
-    return {str: "text", int: "an integer", bool: "true or false", float: "a number"}.get(hint, str(hint))
-
-
-def _fits(value: Any, hint: Any) -> bool:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_fits(value, a) for a in args)
-    if hint is type(None):
-        return value is None
-    if origin is list:
-        return isinstance(value, list) and all(_fits(v, args[0]) for v in value)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
 def check_value(key: str, value: Any, hint: Any) -> None:
     """Check a config value against its field's type (and range).
 
     Raises:
         UsageError: naming the key, the value and the expected type.
     """
-    if not _fits(value, hint):
-        raise UsageError(f"config key '{key}' = {value!r}: expected {_type_name(hint)}")
+    if not fits_type(value, hint):
+        raise UsageError(f"config key '{key}' = {value!r}: expected {type_name(hint)}")
     if key in POSITIVE and value is not None and value < 1:
         raise UsageError(f"config key '{key}' = {value!r}: expected an integer of at least 1")
     if key == "min_confidence" and value is not None and not 0 <= value <= 1:

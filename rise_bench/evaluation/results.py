@@ -204,7 +204,28 @@ def _is_finite_number(text: str) -> bool:
         return False
 
 
-def read_text(path: Path) -> ResultsText:
+def _text(data: bytes, path: Path) -> str:
+    """Bytes of a results file as text, or a RiseBenchError saying it is not one."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (not UTF-8 text)") from None
+    if "\x00" in text:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (it holds NUL bytes)")
+    return text
+
+
+def _header(first_line: str, path: Path) -> list[str] | None:
+    """The header of a file's first line, or None when it was cut short (no line terminator)."""
+    if not first_line.endswith("\n"):
+        return None
+    try:
+        return check_header(next(csv.reader([first_line]), None), path)
+    except csv.Error:
+        raise RiseBenchError(f"{path} is not a rise-bench results file (not CSV)") from None
+
+
+def parse_results(path: Path) -> ResultsText:
     """Read a results file line by line (see ``ResultsText``); an empty file has no header and no rows.
 
     Raises:
@@ -212,27 +233,27 @@ def read_text(path: Path) -> ResultsText:
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        pieces = _split_lines(_text(path.read_bytes(), path))
     except OSError as exc:
         raise RiseBenchError(f"results file '{path}' cannot be read ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RiseBenchError(f"{path} is not a rise-bench results file (not UTF-8 text)") from None
-    if "\x00" in text:
-        raise RiseBenchError(f"{path} is not a rise-bench results file (it holds NUL bytes)")
-    pieces = _split_lines(text)
-    if not pieces or not pieces[0].endswith("\n"):  # empty, or cut short inside the header
+    header = _header(pieces[0], path) if pieces else None
+    if header is None:  # empty, or cut short inside the header
         return ResultsText(path, None, "", [Line(1, pieces[0], [], None, "incomplete header")] if pieces else [])
-    try:
-        header = check_header(next(csv.reader([pieces[0]]), None), path)
-    except csv.Error:
-        raise RiseBenchError(f"{path} is not a rise-bench results file (not CSV)") from None
     try:
         lines = [_parse_line(number, piece, header) for number, piece in enumerate(pieces[1:], 2)]
     except csv.Error as exc:
         raise RiseBenchError(f"{path} is not a rise-bench results file (not CSV: {exc})") from None
     return ResultsText(path, header, pieces[0], lines)
+
+
+def read_header(path: Path) -> list[str] | None:
+    """A results file's header from its first line alone (None: empty, or cut short inside the header).
+
+    Raises:
+        RiseBenchError: the first line is not UTF-8 text or not a results file's header.
+    """
+    with open(path, "rb") as stream:
+        return _header(_text(stream.readline(), path), path)
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -241,7 +262,7 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     Raises:
         RiseBenchError: the file is not a results file, or holds malformed rows (resume repairs them).
     """
-    parsed = read_text(path)
+    parsed = parse_results(path)
     if parsed.malformed:
         raise RiseBenchError(parsed.malformed_message().replace("skipped", "found") + "; evaluate --resume repairs it")
     return parsed.rows
@@ -259,7 +280,7 @@ def read_frame(path: Path, log: Callable[[str], None] | None = None) -> pd.DataF
     path = Path(path)
     if not path.is_file():
         raise RiseBenchError(f"results file '{path}' does not exist")
-    parsed = read_text(path)
+    parsed = parse_results(path)
     if parsed.malformed:
         message = parsed.malformed_message()
         if log is None:
@@ -272,8 +293,8 @@ def read_frame(path: Path, log: Callable[[str], None] | None = None) -> pd.DataF
     return frame
 
 
-def repair(path: Path, log: Callable[[str], None]) -> int:
-    """Make a results file safe to append to before ``--resume``; returns the rows dropped.
+def repair(path: Path, log: Callable[[str], None]) -> ResultsText:
+    """Make a results file safe to append to before ``--resume``; returns what it then holds.
 
     A sample's rows are written together, so a sample is complete or absent: a malformed
     row (an incomplete last line, above all) is dropped with every row of the samples it
@@ -282,10 +303,10 @@ def repair(path: Path, log: Callable[[str], None]) -> int:
     samples are evaluated again. A file cut short inside its header becomes empty (the
     writer writes the header again).
     """
-    parsed = read_text(path)
+    parsed = parse_results(path)
     bad = parsed.malformed
     if not bad:
-        return 0
+        return parsed
     doomed: set[str] = set()
     lines = parsed.lines
     for position, line in enumerate(lines):
@@ -303,7 +324,7 @@ def repair(path: Path, log: Callable[[str], None]) -> int:
         f"{path}: dropped {len(bad)} malformed row(s) ({bad[-1].problem} at line {bad[-1].number}){samples}: "
         f"{len(dropped)} line(s) saved to {saved}; those samples are evaluated again"
     )
-    return len(dropped)
+    return ResultsText(path, parsed.header, parsed.header_text, kept)
 
 
 class FinishedKeys:
@@ -311,10 +332,6 @@ class FinishedKeys:
 
     def __init__(self, rows: Iterable[dict[str, str]] = ()) -> None:
         self.keys = {tuple(row[c] for c in RESUME_KEY) for row in rows}
-
-    @classmethod
-    def of(cls, path: Path) -> FinishedKeys:
-        return cls(read_rows(path)) if path.exists() else cls()
 
     def __contains__(self, key: tuple) -> bool:
         # a row from before metric_params existed matches any metric parameters
@@ -339,7 +356,7 @@ class ResultWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        header = read_text(path).header if path.exists() else None
+        header = read_header(path) if path.exists() else None
         if header is not None:
             if header != COLUMNS:
                 write_rows(path, ([row[c] for c in COLUMNS] for row in read_rows(path)))

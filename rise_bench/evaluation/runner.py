@@ -36,7 +36,7 @@ from .artifacts import save_curves, save_maps
 from .config import RunConfig, to_toml
 from .distributed import Shard, ShardSession
 from .provenance import provenance
-from .results import CLASSIFIER, FinishedKeys, ResultRow, ResultWriter, read_text, repair
+from .results import CLASSIFIER, FinishedKeys, ResultRow, ResultWriter, read_header, repair
 from .sources import Explanations, MapSource, build_sources
 
 
@@ -97,7 +97,7 @@ class Evaluation:
         self.session = ShardSession(config.shard, self.out)
         self.sample_ids = self.session.take(self.dataset.ids)
         if config.resume and self.session.results_path().exists():
-            read_text(self.session.results_path())  # not a results file: say so before the model loads
+            read_header(self.session.results_path())  # not a results file: say so before the model loads
         self.status(f"loading model {config.model or 'tf_efficientnet_lite0'} ...")
         self.model = load_model(
             config.model, config.weights, device=self.session.device(config.device), precision=config.precision
@@ -111,9 +111,7 @@ class Evaluation:
     def run(self) -> RunOutcome:
         config, session = self.config, self.session
         results = session.open(self.model.device, config.resume, self.make_reporter, f"evaluate {self.dataset.name}")
-        if config.resume and results.exists():
-            repair(results, self.log)
-        done = FinishedKeys.of(results) if config.resume else FinishedKeys()
+        done = FinishedKeys(repair(results, self.log).rows) if config.resume and results.exists() else FinishedKeys()
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         if session.lead:
             self._write_config(run_id)

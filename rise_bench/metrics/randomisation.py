@@ -138,8 +138,8 @@ class Randomisation(Metric):
     default = False
     counted_subsets = ("constant", "invalid")
     detail_prefix = "step"
-    #: The similarity function of ``(original map, randomised map)`` (a staticmethod of the subclass).
-    similarity = staticmethod(spearman_abs)
+    #: The similarity of ``(original map, randomised map)``: each registered subclass sets its own.
+    similarity: staticmethod
 
     def prepare(self, context: SampleContext) -> Preparation:
         name = context.model.classes[context.target]
