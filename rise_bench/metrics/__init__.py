@@ -2,6 +2,9 @@
 
 - ``deletion.py`` and ``insertion.py`` (Petsiuk et al. 2018), over ``curves.py``.
 - ``pointing.py``: the pointing game (Zhang et al. 2016, TorchRay semantics).
+- ``road.py``: ROAD MoRF, LeRF and combined (Rong, Leemann et al. 2022), over the noisy
+  linear imputation of ``imputation.py`` (``noisy_linear_impute``).
+- ``randomisation.py``: the model-randomisation sanity check (Adebayo et al. 2018).
 
 Every module here is imported when the package is, which registers its metrics: a new
 metric is one new file (plus its tests; the registry-driven ones enrol it by themselves).
@@ -32,6 +35,7 @@ from .base import (
     register_metric,
 )
 from .curves import CurveResult, auc
+from .imputation import noisy_linear_impute
 from .insertion import insertion_start
 from .pointing import PointingOutcome, is_difficult, point_and_score, pointing_game
 
@@ -53,6 +57,7 @@ __all__ = [
     "insertion_start",
     "is_difficult",
     "list_metrics",
+    "noisy_linear_impute",
     "metric_class",
     "point_and_score",
     "pointing_game",

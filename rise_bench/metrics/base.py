@@ -194,6 +194,8 @@ class Metric(Configurable, ABC):
     default: ClassVar[bool] = True
     #: The x-axis of the metric's curve, for plots; None when it has no curve.
     curve_label: ClassVar[str | None] = None
+    #: What ``curve_score`` computes, for plot legends.
+    curve_score_name: ClassVar[str] = "AUC"
     #: Subsets whose rows are flags to count, not values to aggregate (``invalid`` maps,
     #: pointing's ``constant``).
     counted_subsets: ClassVar[tuple[str, ...]] = (INVALID,)
@@ -204,6 +206,17 @@ class Metric(Configurable, ABC):
     def header(cls) -> str:
         """The table header: the title and which way is better."""
         return f"{cls.title} ({cls.direction} is better)"
+
+    @classmethod
+    def curve_points(cls, length: int) -> np.ndarray:
+        """The x-axis of a ``length``-point curve (default: ``i / (length - 1)``, from 0 to 1)."""
+        return np.linspace(0, 1, length)
+
+    @classmethod
+    def curve_score(cls, curve: np.ndarray) -> float:
+        """The number a curve stands for in plot legends, named ``curve_score_name`` (default: the trapezoid
+        area over ``curve_points``, which is deletion's and insertion's AUC)."""
+        return float(np.trapezoid(np.asarray(curve), cls.curve_points(len(curve))))
 
     @classmethod
     def higher_is_better(cls) -> bool:

@@ -14,7 +14,6 @@ from ..evaluation.results import CLASSIFIER
 from ..explainers.registry import is_baseline
 from ..files import safe_name
 from ..images import normalise_for_display, overlay, read_image
-from ..metrics.curves import auc
 from .summary import base_method, baselines_last, metric_of
 
 
@@ -49,8 +48,9 @@ def plot_curves(entries: Entries, path: Path) -> bool:
             length = min(len(c) for c in items)
             mean = np.mean([c[:length] for c in items], axis=0)
             style = "--" if is_baseline(base_method(entry)) else "-"
-            label = f"{entry} (AUC {np.mean([float(auc(c)) for c in items]):.3f}, n={len(items)})"
-            axis.plot(np.linspace(0, 1, length), mean, style, label=label)
+            score = np.mean([kind.curve_score(c) for c in items])
+            label = f"{entry} ({kind.curve_score_name} {score:.3f}, n={len(items)})"
+            axis.plot(kind.curve_points(length), mean, style, label=label)
         axis.set_title(kind.header())
         axis.set_xlabel(kind.curve_label or "")
         axis.set_ylabel("probability of the target")
