@@ -428,12 +428,15 @@ def _print_summary(outcome) -> None:
     who = f"shard {outcome.shard.label}: " if outcome.shard.split else ""
     work = f"{who}{outcome.samples_done} samples evaluated, {outcome.samples_skipped} already done, "
     work += f"in {outcome.seconds:.0f}s; "
+    pictures = [p for p in outcome.pictures if p.suffix != ".html"]
     console.print(
         (work if outcome.samples_done or outcome.samples_skipped else "")
         + f"results: {outcome.out}/results.csv, summary: {outcome.out}/summary.csv, maps: {outcome.out}/maps/"
-        + "".join(f", {p}" for p in outcome.pictures),
+        + "".join(f", {p}" for p in pictures),
         soft_wrap=True,
     )
+    for page in (p for p in outcome.pictures if p.suffix == ".html"):
+        console.print(f"report: {page}", soft_wrap=True)
 
 
 @app.command()
@@ -455,11 +458,13 @@ def compare(
         typer.Option("--reliability-baselines", help="Rank the baselines too in the metric reliability statistics."),
     ] = False,
 ) -> None:
-    """Put runs side by side: table with CIs, ranks and significance, metric reliability, curves and a gallery."""
+    """Put runs side by side: table with CIs, ranks and significance, metric reliability, curves, a gallery and
+    a self-contained HTML report (OUT/report.html)."""
     from .files import write_atomic
     from .reporting.compare import comparison_table, regressions
     from .reporting.plots import plot_curves, plot_depth_curves, plot_gallery
     from .reporting.reliability import reliability_table, reliability_text
+    from .reporting.report import write_report
     from .reporting.summary import entries, read_results
     from .reporting.tables import markdown_table
 
@@ -481,6 +486,7 @@ def compare(
                 ("curves.png", plot_curves(drawn, out / "curves.png")),
                 ("randomisation.png", plot_depth_curves(rows, out / "randomisation.png")),
                 ("gallery.png", plot_gallery(drawn, out / "gallery.png", rows=rows)),
+                ("report.html", write_report(rows, out / "report.html", seed) is not None),
             )
             if made
         ]
@@ -500,6 +506,29 @@ def compare(
                 )
                 raise typer.Exit(1)
             console.print(f"no result moved beyond tolerance {tolerance} from {baseline}")
+
+
+@app.command()
+def report(
+    results: Annotated[list[Path], typer.Argument(help="Run folders or results.csv files.", show_default=False)],
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="The HTML file (default: RUN/report.html for one run, else report.html)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
+    gallery_limit: Annotated[
+        int, typer.Option("--gallery-limit", min=1, help="Images in the gallery at most (the page stays small).")
+    ] = 200,
+) -> None:
+    """One self-contained HTML page (pictures, styles and script inlined) of one run, or of several side by side."""
+    from .reporting.report import report_runs
+
+    if out is None:
+        single = results[0] if len(results) == 1 else None
+        out = (single if single.is_dir() else single.parent) / "report.html" if single else Path("report.html")
+    with user_errors():
+        written = report_runs(results, out, seed, log=warn, limit=gallery_limit)
+    console.print(f"report: {written}", soft_wrap=True)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from rise_bench.cli import app
 from rise_bench.evaluation.artifacts import save_curves
 from rise_bench.evaluation.results import ResultRow, write_rows
-from rise_bench.reporting.compare import comparison_table
+from rise_bench.reporting.compare import comparison_table, paired_difference
 from rise_bench.reporting.summary import entries, read_results
 
 cli = CliRunner()
@@ -146,3 +146,13 @@ def test_the_demo_chooses_its_photographs_by_the_rule_in_its_config(tmp_path):
     kept = set(rows.sample_id)
     assert outcome.samples_unconfident == 1 and "astronaut" not in kept  # lite0: 'bobsled' at 0.19
     assert kept == {"chelsea", "coffee", "rocket", "motorcycle"}
+
+
+def test_the_difference_from_the_best_is_paired_on_shared_samples(tmp_path):
+    values = [0.3, 0.1, 0.5, 0.2, 0.4]
+    write_run(tmp_path / "a", "m", "imagenet", {"rise": values, "gradcam": [v + 0.1 for v in values]})
+    table = comparison_table(read_results([tmp_path / "a"])).set_index("method")
+    assert math.isnan(table.loc["rise", "diff_vs_best"])  # the best itself
+    shift = table.loc["gradcam", ["diff_vs_best", "diff_low", "diff_high"]].to_numpy(dtype=float)
+    assert shift == pytest.approx([0.1, 0.1, 0.1])  # a constant shift: the CI has no width
+    assert all(math.isnan(v) for v in paired_difference(pd.Series([1.0], ["x"]), pd.Series([0.0], ["y"])))

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation.results import CLASSIFIER
-from .summary import metric_of, overall, per_sample, summarise
+from .summary import bootstrap, metric_of, overall, per_sample, summarise
 
 COMPARISON_COLUMNS = [
-    "method", "model", "dataset", "metric", "subset", "mean", "ci_low", "ci_high", "n", "rank", "p_vs_best", "note",
+    "method", "model", "dataset", "metric", "subset", "mean", "ci_low", "ci_high", "n", "rank", "p_vs_best",
+    "diff_vs_best", "diff_low", "diff_high", "note",
 ]  # fmt: skip
 
 
@@ -33,8 +34,19 @@ def wilcoxon_p(first: pd.Series, second: pd.Series) -> float:
     return float(wilcoxon(first[shared].to_numpy(), second[shared].to_numpy(), zero_method="zsplit").pvalue)
 
 
+def paired_difference(first: pd.Series, second: pd.Series, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of ``first - second`` over the samples both have, with a seeded bootstrap 95% CI (NaN below 2)."""
+    shared = paired_samples(first, second)
+    if len(shared) < 2:
+        return math.nan, math.nan, math.nan
+    difference = first[shared].to_numpy() - second[shared].to_numpy()
+    low, high = bootstrap(difference[:, None], lambda totals: totals[..., 0] / len(difference), seed)
+    return float(difference.mean()), low, high
+
+
 def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per (data set, model, metric, subset): every entry's value, CI, rank and p-value against the best.
+    """Per (data set, model, metric, subset): every entry's value, CI, rank and p-value against the best,
+    and its mean paired difference from the best with a bootstrap CI (both on the samples they share).
 
     Entries (``summary.read_results``) are ranked and tested only against entries of the
     same data set and model, on the samples both have: an entry that shares fewer than 2
@@ -52,15 +64,18 @@ def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
             values = per_sample(rows, record.method, metric, subset)
             shared = len(paired_samples(values, best_values))
             place, p_value, note = math.nan, math.nan, ""
+            difference = (math.nan, math.nan, math.nan)
             if record.method == best or shared >= 2:
                 rank += 1
                 place = rank
-                p_value = math.nan if record.method == best else wilcoxon_p(values, best_values)
+                if record.method != best:
+                    p_value = wilcoxon_p(values, best_values)
+                    difference = paired_difference(values, best_values, seed)
             else:
                 note = f"{shared} sample(s) shared with {best}: no rank or test"
             out.append(
                 [record.method, model, dataset, metric, subset, record.value, record.ci_low, record.ci_high,
-                 record.n, place, p_value, note]
+                 record.n, place, p_value, *difference, note]
             )  # fmt: skip
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,12 @@ def _pyplot():
 Entries = Mapping[str, Sequence[tuple[Path, str]]]
 
 
-def plot_curves(entries: Entries, path: Path) -> bool:
-    """Mean curves per entry (a method of a model, data set and settings), one panel per metric with curves."""
+def plot_curves(entries: Entries, path: Path | BinaryIO, image_format: str | None = None) -> bool:
+    """Mean curves per entry (a method of a model, data set and settings), one panel per metric with curves.
+
+    ``path`` is a file or a binary stream (then say ``image_format``, e.g. ``svg``); False when there is nothing
+    to draw.
+    """
     curves: dict[str, dict[str, list[np.ndarray]]] = {}
     for entry, places in entries.items():
         for run, method in places:
@@ -57,7 +62,7 @@ def plot_curves(entries: Entries, path: Path) -> bool:
         axis.set_ylim(0, 1)
         axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format=image_format)
     plt.close(figure)
     return True
 
@@ -159,8 +164,11 @@ def depth_curves(rows: pd.DataFrame) -> dict[str, dict[str, list[tuple[str, floa
     return found
 
 
-def plot_depth_curves(rows: pd.DataFrame, path: Path) -> bool:
-    """Similarity versus randomisation depth, one line per entry, one panel per metric (none: False)."""
+def plot_depth_curves(rows: pd.DataFrame, path: Path | BinaryIO, image_format: str | None = None) -> bool:
+    """Similarity versus randomisation depth, one line per entry, one panel per metric (none: False).
+
+    ``path`` and ``image_format`` as ``plot_curves``.
+    """
     curves = depth_curves(rows)
     if not curves:
         return False
@@ -178,6 +186,6 @@ def plot_depth_curves(rows: pd.DataFrame, path: Path) -> bool:
         axis.set_ylabel("similarity to the original map")
         axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, format=image_format)
     plt.close(figure)
     return True

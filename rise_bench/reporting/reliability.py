@@ -38,6 +38,15 @@ RELIABILITY_COLUMNS = ["statistic", "dataset", "model", "metric", "pair", "value
 BOOTSTRAP_RESAMPLES = 1000
 
 
+#: What the statistics mean, in words (under every reliability table).
+RELIABILITY_MEANING = (
+    "Metric reliability (Tomsett et al. 2020). Inter-rater alpha near 1: the images agree on how the metric "
+    "ranks the methods; near 0: the ranking changes from image to image as if at random, so a mean over few "
+    "images says little; below 0: images disagree systematically. Inter-method: do two methods find the same "
+    "images hard? Internal consistency: do two metrics meant to measure the same thing rank methods alike?"
+)
+
+
 def krippendorff_alpha(ranks: np.ndarray) -> float:
     """Ordinal Krippendorff's alpha of ``ranks [images, methods]`` (images are the raters)."""
     import krippendorff
@@ -138,10 +147,4 @@ def reliability_text(table: pd.DataFrame) -> str:
         ci = "" if math.isnan(r.ci_low) else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
         pair = r.pair if isinstance(r.pair, str) else ""  # read back from a CSV, an empty pair is NaN
         lines.append(f"| {r.statistic} | {r.metric} | {pair} | {r.value:.2f}{ci} | {r.n} |")
-    meaning = (
-        "Metric reliability (Tomsett et al. 2020). Inter-rater alpha near 1: the images agree on how the metric "
-        "ranks the methods; near 0: the ranking changes from image to image as if at random, so a mean over few "
-        "images says little; below 0: images disagree systematically. Inter-method: do two methods find the same "
-        "images hard? Internal consistency: do two metrics meant to measure the same thing rank methods alike?"
-    )
-    return "\n".join(lines) + "\n\n" + meaning + "\n"
+    return "\n".join(lines) + "\n\n" + RELIABILITY_MEANING + "\n"
