@@ -32,7 +32,10 @@ from .helpers import fraction_model
 
 
 def test_registry_lists_the_metrics_with_their_directions():
-    assert list_metrics() == ["deletion", "insertion", "pointing", "randomisation_spearman", "randomisation_ssim"]
+    assert list_metrics() == [
+        "deletion", "insertion", "pointing", "randomisation_spearman", "randomisation_ssim", "road", "road_lerf",
+        "road_morf",
+    ]  # fmt: skip
     assert default_metrics(localised=False) == ["deletion", "insertion"] and default_metrics(localised=True) == [
         "pointing"
     ]
