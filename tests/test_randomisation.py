@@ -9,6 +9,7 @@ import pytest
 import torch
 import torchvision
 
+from rise_bench.console import Reporter
 from rise_bench.errors import UsageError
 from rise_bench.evaluation.config import RunConfig
 from rise_bench.evaluation.runner import evaluate
@@ -51,8 +52,21 @@ def randomised_run(tmp_path_factory):
         dataset="imagenet", root=str(IMAGENET_SAMPLE), limit=1, methods=["gradcam"],
         metrics=["randomisation_spearman", "randomisation_ssim"], out=str(out),
     )  # fmt: skip
-    evaluate(config, log=lambda line: None)
+    described = []
+
+    def make_reporter(description, quiet_for=0.0):
+        described.append(description)
+        return Reporter(description, "quiet")
+
+    evaluate(config, make_reporter, log=lambda line: None)
+    (out / "reporters.txt").write_text("\n".join(described))
     return out
+
+
+def test_each_re_explanation_reports_its_progress(randomised_run):
+    described = (randomised_run / "reporters.txt").read_text().splitlines()
+    again = [d for d in described if "re-explanation" in d and d.startswith("  gradcam on")]
+    assert len(again) == 9 and again[-1].endswith("re-explanation 9")  # one per depth, shared by both statistics
 
 
 def test_center_ignores_the_model_and_gradcam_does_not(randomised_run):

@@ -14,6 +14,7 @@ subset ``invalid`` (value 1) instead. Maps and curves go to ``maps/`` and ``curv
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable
@@ -204,7 +205,7 @@ class Evaluation:
             save_maps(self.out, source.name, sample.id, saliency, explanations.names, sample.meta.get("file", ""))
             curves = {}
             # one callable per source and sample, shared by the metrics that re-explain (they may share work)
-            explain = source.explain_function(sample, self.batch_size)
+            explain = self._explain_again(source, sample)
             for name, metric in self.metrics.items():
                 if not prepared[name].targets:
                     continue
@@ -229,6 +230,24 @@ class Evaluation:
             if curves:
                 save_curves(self.out, source.name, sample.id, curves)
         return rows
+
+    def _explain_again(self, source: MapSource, sample: Sample):
+        """The source's ``explain`` callable for re-explaining metrics, each call with its own progress line
+        (a re-explanation by RISE takes as long as the first one), or None when the source cannot re-explain."""
+        explain = source.explain_function(sample, self.batch_size)
+        if explain is None or self.make_reporter is None:
+            return explain
+        calls = itertools.count(1)
+
+        def explain_with_progress(model, images, targets):
+            description = f"  {source.name} on {sample.id}, re-explanation {next(calls)}"
+            reporter = self.make_reporter(description, quiet_for=10.0)
+            try:
+                return explain(model, images, targets, progress=reporter)
+            finally:
+                reporter.finish()
+
+        return explain_with_progress
 
     def _classifier_rows(self, run_id: str, context: SampleContext) -> list[ResultRow]:
         """Rows about the model itself: top-1 equals the label, and (for prediction-based metrics) the target does."""

@@ -52,7 +52,8 @@ class MapSource(ABC):
         return {}
 
     def explain_function(self, sample: Sample, batch_size: int):
-        """``explain(model, images, targets) -> maps`` for metrics that re-explain, or None when the source cannot."""
+        """``explain(model, images, targets, progress=None) -> maps`` for metrics that re-explain, or None when the
+        source cannot."""
         return None
 
 
@@ -76,8 +77,9 @@ class ExplainerSource(MapSource):
     def explain_function(self, sample: Sample, batch_size: int):
         seed = derive_seed(self.seed, sample.id)
 
-        def explain(model, images, targets):
-            return self.explainer.explain(model, images, targets, [seed] * images.shape[0], batch_size=batch_size)
+        def explain(model, images, targets, progress=None):
+            seeds = [seed] * images.shape[0]
+            return self.explainer.explain(model, images, targets, seeds, batch_size=batch_size, progress=progress)
 
         return explain
 
