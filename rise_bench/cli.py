@@ -486,9 +486,9 @@ def compare(
                 ("curves.png", plot_curves(drawn, out / "curves.png")),
                 ("randomisation.png", plot_depth_curves(rows, out / "randomisation.png")),
                 ("gallery.png", plot_gallery(drawn, out / "gallery.png", rows=rows)),
-                ("report.html", write_report(rows, out / "report.html", seed) is not None),
+                ("report.html", write_report(rows, out / "report.html", seed, baselines=reliability_baselines)),
             )
-            if made
+            if made  # a plot says True, the report its path (None: nothing to report)
         ]
         console.print(text, soft_wrap=True)
         console.print(

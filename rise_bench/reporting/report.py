@@ -250,10 +250,11 @@ def gallery(
     return columns, out, curves, max(0, len(order) - limit)
 
 
-def report_context(rows: pd.DataFrame, seed: int = 0, limit: int = GALLERY_LIMIT) -> dict:
-    """Everything the template shows, from results rows (``summary.read_results``)."""
+def report_context(rows: pd.DataFrame, seed: int = 0, limit: int = GALLERY_LIMIT, baselines: bool = False) -> dict:
+    """Everything the template shows, from results rows (``summary.read_results``); ``baselines``: rank the
+    baselines too in the reliability statistics (``compare --reliability-baselines``)."""
     summary = summarise(rows, seed)
-    reliability = reliability_table(rows, seed)
+    reliability = reliability_table(rows, seed, baselines=baselines)
     drawn = entries(rows)
     scores = per_image_scores(rows)
     columns, gallery_rows, curves, left_out = gallery(rows, limit, scores)
@@ -299,11 +300,16 @@ def render(context: dict) -> str:
     return environment.get_template("report.html.j2").render(**context)
 
 
-def write_report(rows: pd.DataFrame, out: Path, seed: int = 0, limit: int = GALLERY_LIMIT) -> Path | None:
-    """Write the HTML report of results ``rows`` (``summary.read_results``) to ``out``; None when no method has rows."""
+def write_report(
+    rows: pd.DataFrame, out: Path, seed: int = 0, limit: int = GALLERY_LIMIT, baselines: bool = False
+) -> Path | None:
+    """Write the HTML report of results ``rows`` (``summary.read_results``) to ``out``; None when no method has rows.
+
+    ``limit`` and ``baselines`` as ``report_context``.
+    """
     if rows.empty or (rows.method == CLASSIFIER).all():
         return None
-    write_atomic(out, render(report_context(rows, seed, limit)))
+    write_atomic(out, render(report_context(rows, seed, limit, baselines)))
     return out
 
 
