@@ -8,7 +8,7 @@ evaluation scores them beside the methods.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..parameters import check_overrides, parse_overrides
@@ -18,6 +18,10 @@ from .base import Explainer
 EXPLAINERS: Registry[Explainer] = Registry("method")
 
 register_explainer = EXPLAINERS.register
+
+#: Rewrites of ``--method`` items before their names are looked up (``plugins.py`` adds the loader of
+#: ``path/to/file.py:ClassName`` items).
+METHOD_RESOLVERS: list[Callable[[list[str]], list[str]]] = []
 
 
 def list_explainers(baselines: bool = True) -> list[str]:
@@ -56,7 +60,10 @@ def expand_methods(names: Sequence[str]) -> list[str]:
     Raises:
         UsageError: an unknown method name.
     """
-    return EXPLAINERS.expand(names, list_explainers(baselines=False))
+    items = list(names)
+    for resolve in METHOD_RESOLVERS:
+        items = resolve(items)
+    return EXPLAINERS.expand(items, list_explainers(baselines=False))
 
 
 def create_explainers(
