@@ -79,10 +79,14 @@ def read_sidecar(path: Path) -> dict:
         return {}
 
 
+def curves_path(out: Path, method: str, sample_id: str) -> Path:
+    """Where one sample's curves of a method are kept (``out/curves/<method>/<sample>.npz``)."""
+    return out / CURVES / method / f"{safe_name(sample_id)}.npz"
+
+
 def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.ndarray]) -> None:
     """Write one sample's curves of a method (one array per metric)."""
-    path = out / CURVES / method / f"{safe_name(sample_id)}.npz"
-    with atomic_file(path, "wb") as stream:
+    with atomic_file(curves_path(out, method, sample_id), "wb") as stream:
         np.savez(stream, **curves)
 
 

@@ -238,6 +238,19 @@ def solve_linear_imputation(
     return exact.interior(known.add_(total)).to(torch.float32)
 
 
+def impute(images: torch.Tensor, removed: torch.Tensor, noise: float, draws: torch.Tensor | None) -> torch.Tensor:
+    """``noisy_linear_impute`` with the standard normal ``draws [B,C,H,W]`` given (None: no noise)."""
+    if images.dim() != 4 or removed.shape != (images.shape[0], *images.shape[2:]):
+        raise ValueError(f"removed must be [B,H,W] = {[images.shape[0], *images.shape[2:]]}, got {list(removed.shape)}")
+    batch, channels, height, width = images.shape
+    unknown = removed.to(device=images.device, dtype=torch.bool)
+    planes = unknown[:, None].expand(-1, channels, -1, -1).reshape(-1, height, width)
+    solved = solve_linear_imputation(images.reshape(-1, height, width), planes).view(images.shape)
+    if noise and draws is not None:
+        solved = solved + noise * draws.to(solved) * unknown[:, None]
+    return torch.where(unknown[:, None], solved.to(images.dtype), images)
+
+
 def noisy_linear_impute(
     images: torch.Tensor, removed: torch.Tensor, noise: float = 0.01, generator: torch.Generator | None = None
 ) -> torch.Tensor:
@@ -253,13 +266,5 @@ def noisy_linear_impute(
     Returns:
         ``[B,3,H,W]`` in the images' dtype: kept pixels unchanged, removed ones imputed.
     """
-    if images.dim() != 4 or removed.shape != (images.shape[0], *images.shape[2:]):
-        raise ValueError(f"removed must be [B,H,W] = {[images.shape[0], *images.shape[2:]]}, got {list(removed.shape)}")
-    batch, channels, height, width = images.shape
-    unknown = removed.to(device=images.device, dtype=torch.bool)
-    planes = unknown[:, None].expand(-1, channels, -1, -1).reshape(-1, height, width)
-    solved = solve_linear_imputation(images.reshape(-1, height, width), planes).view(images.shape)
-    if noise:
-        draw = torch.randn(images.shape, generator=generator, device=images.device, dtype=torch.float32)
-        solved = solved + noise * draw * unknown[:, None]
-    return torch.where(unknown[:, None], solved.to(images.dtype), images)
+    draws = torch.randn(images.shape, generator=generator, device=images.device) if noise else None
+    return impute(images, removed, noise, draws)

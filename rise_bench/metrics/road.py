@@ -35,7 +35,7 @@ import torch
 from ..seeds import derive_seed, seeded_generator
 from .base import HIGHER, LOWER, Metric, MetricParams, Preparation, SampleContext, Score, Scores, register_metric
 from .curves import check_inputs, pixel_ranks
-from .imputation import solve_linear_imputation
+from .imputation import impute
 
 MORF, LERF = "morf", "lerf"
 ORDERS = (MORF, LERF)
@@ -96,15 +96,10 @@ def road_curves(
     if draws is None:
         draws = road_noise(tuple(image.shape[1:]), steps, None, device)
     draws = draws[ORDERS.index(order)].to(device)
-    channels, height, width = image.shape[1:]
     curve = torch.empty(steps, device=device)
     with torch.inference_mode():
         for chunk in torch.arange(steps, device=device).split(max(1, batch_size)):
-            removed = masks[chunk][:, None].expand(-1, channels, -1, -1)
-            planes = image.expand(len(chunk), -1, -1, -1).reshape(-1, height, width)
-            solved = solve_linear_imputation(planes, removed.reshape(-1, height, width)).view(removed.shape)
-            solved = solved + noise * draws[chunk] * removed
-            imputed = torch.where(removed, solved.to(image.dtype), image)
+            imputed = impute(image.expand(len(chunk), -1, -1, -1), masks[chunk], noise, draws[chunk])
             curve[chunk] = model.scores(imputed, "softmax")[:, int(target)]
     return curve
 

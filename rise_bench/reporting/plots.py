@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,9 @@ from ..explainers.registry import is_baseline
 from ..files import safe_name
 from ..images import normalise_for_display, overlay, read_image
 from .summary import base_method, baselines_last, metric_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL import Image
 
 
 def _pyplot():
@@ -67,24 +70,47 @@ def plot_curves(entries: Entries, path: Path | BinaryIO, image_format: str | Non
     return True
 
 
+def sample_scores(rows: pd.DataFrame) -> dict[tuple[str, str], dict[str, float]]:
+    """(entry, sample file stem) -> metric -> the sample's value (the mean over its targets, subset ``all``)."""
+    scored = rows[(rows.method != CLASSIFIER) & (rows.subset == "all")]
+    means = scored.groupby(["method", "sample_id", "metric"], sort=False)["value"].mean()
+    found: dict[tuple[str, str], dict[str, float]] = {}
+    for (entry, sample, metric), value in means.items():
+        found.setdefault((entry, safe_name(sample)), {})[metric] = float(value)
+    return found
+
+
 def gallery_notes(rows: pd.DataFrame) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
     """What the gallery writes beside the maps, from the results rows.
 
     Returns:
         (entry, sample file stem) -> the sample's scores (``deletion 0.12, insertion 0.65``),
-        and sample file stem -> ``predicted X, label Y`` for the samples the model got wrong.
+        and sample file stem -> the label of the samples the model got wrong.
     """
-    scores: dict[tuple[str, str], str] = {}
-    scored = rows[(rows.method != CLASSIFIER) & (rows.subset == "all")]
-    means = scored.groupby(["method", "sample_id", "metric"], sort=False)["value"].mean()
-    for (entry, sample, metric), value in means.items():
-        key = (entry, safe_name(sample))
-        scores[key] = (scores[key] + ", " if key in scores else "") + f"{metric} {value:.2f}"
-    wrong: dict[str, str] = {}
+    scores = {key: ", ".join(f"{m} {v:.2f}" for m, v in values.items()) for key, values in sample_scores(rows).items()}
     classifier = rows[(rows.method == CLASSIFIER) & (rows.metric == "top1") & (rows.value == 0)]
-    for record in classifier.itertuples():
-        wrong[safe_name(record.sample_id)] = record.target
+    wrong = {safe_name(record.sample_id): record.target for record in classifier.itertuples()}
     return scores, wrong
+
+
+def maps_by_sample(entries: Entries) -> dict[str, dict[str, Path]]:
+    """Sample file stem -> entry -> its maps file (the first run that has it), samples in data-set order."""
+    maps: dict[str, dict[str, Path]] = {}
+    for entry, places in entries.items():
+        for run, method in places:
+            for stem, file in map_files(run, method).items():
+                maps.setdefault(stem, {}).setdefault(entry, file)
+    return maps
+
+
+def sample_image(maps_file: Path) -> tuple[Image.Image | None, str]:
+    """The photograph a maps file was made from (None when it cannot be read) and its first target's name."""
+    sidecar = read_sidecar(maps_file.with_suffix(".json"))
+    try:
+        image = read_image(sidecar.get("image", ""))
+    except RiseBenchError:
+        image = None
+    return image, (sidecar.get("targets") or [""])[0]
 
 
 def plot_gallery(entries: Entries, path: Path, count: int = 4, rows: pd.DataFrame | None = None) -> bool:
@@ -95,11 +121,7 @@ def plot_gallery(entries: Entries, path: Path, count: int = 4, rows: pd.DataFram
     ``rows``, each map is captioned with its sample's scores and a misclassified sample's
     row says what was predicted and what the label is.
     """
-    maps: dict[str, dict[str, Path]] = {}  # sample -> entry -> file
-    for entry, places in entries.items():
-        for run, method in places:
-            for stem, file in map_files(run, method).items():
-                maps.setdefault(stem, {}).setdefault(entry, file)
+    maps = maps_by_sample(entries)
     columns = baselines_last([e for e in entries if any(e in per for per in maps.values())])
     samples = sorted(maps, key=lambda s: -len(maps[s]))[:count]  # stable: dataset order among equals
     if not samples:
@@ -111,14 +133,9 @@ def plot_gallery(entries: Entries, path: Path, count: int = 4, rows: pd.DataFram
     size = (2.2 * (len(columns) + 1) + 0.8, 2.4 * len(samples))
     figure, axes = plt.subplots(len(samples), len(columns) + 1, figsize=size, squeeze=False)
     for row, sample in enumerate(samples):
-        sidecar = read_sidecar(next(iter(maps[sample].values())).with_suffix(".json"))
-        try:
-            image = read_image(sidecar.get("image", ""))
-        except RiseBenchError:
-            image = None
+        image, target = sample_image(next(iter(maps[sample].values())))
         if image is not None:
             axes[row, 0].imshow(image)
-        target = (sidecar.get("targets") or [""])[0]
         title = f"{sample}\npredicted {target}, label {wrong[sample]}" if sample in wrong else f"{sample}\n{target}"
         axes[row, 0].set_title(title, fontsize=7, color="darkred" if sample in wrong else "black")
         for column, entry in enumerate(columns, 1):

@@ -31,12 +31,12 @@ import pandas as pd
 import tomllib
 
 from ..errors import RiseBenchError
-from ..evaluation.artifacts import CURVES, map_files, read_sidecar
+from ..evaluation.artifacts import curves_path
 from ..evaluation.results import CLASSIFIER
 from ..files import safe_name, write_atomic
-from ..images import normalise_for_display, overlay, read_image
+from ..images import normalise_for_display, overlay
 from .compare import comparison_table
-from .plots import plot_curves, plot_depth_curves
+from .plots import gallery_notes, maps_by_sample, plot_curves, plot_depth_curves, sample_image, sample_scores
 from .reliability import RELIABILITY_MEANING, reliability_table
 from .summary import baselines_last, entries, is_baseline_entry, metric_of, read_results, summarise
 from .tables import column_header, estimate_text, small_n_note
@@ -60,7 +60,7 @@ class Cell:
     entry: str
     src: str
     alt: str
-    key: str  # "sample|entry": where its curves and scores are
+    key: str  # "stem|entry": where its curves and scores are
     scores: str = ""
 
 
@@ -68,6 +68,7 @@ class Cell:
 class GalleryRow:
     """One image of the gallery: its thumbnail, caption (target, or prediction and label when wrong) and maps."""
 
+    stem: str  # the sample's file stem: what the scores and curves are keyed by
     sample: str
     src: str
     alt: str
@@ -178,55 +179,31 @@ def class_tables(summary: pd.DataFrame) -> list[dict]:
     return out
 
 
-def per_image_scores(rows: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """``sample|entry`` -> metric -> the sample's value (mean over targets, subset ``all``)."""
-    scored = rows[(rows.method != CLASSIFIER) & (rows.subset == "all")]
-    means = scored.groupby(["sample_id", "method", "metric"], sort=False)["value"].mean()
-    found: dict[str, dict[str, float]] = {}
-    for (sample, entry, metric), value in means.items():
-        if math.isfinite(value):
-            found.setdefault(f"{sample}|{entry}", {})[metric] = round(float(value), 4)
-    return found
-
-
 def gallery(
-    rows: pd.DataFrame, limit: int, scores: dict[str, dict[str, float]]
-) -> tuple[list[str], list[GalleryRow], dict[str, dict], int]:
-    """Entries (columns), rows (up to ``limit`` images, data-set order), curves by ``sample|entry``, images left out.
-
-    ``scores`` (``per_image_scores``) captions each map.
-    """
+    rows: pd.DataFrame, limit: int
+) -> tuple[list[str], list[GalleryRow], dict[str, dict[str, float]], dict[str, dict], int]:
+    """Entries (columns), rows (up to ``limit`` images, data-set order), scores and curves by ``stem|entry``,
+    and how many images were left out."""
     places = entries(rows)
-    by_sample: dict[str, dict[str, tuple[Path, Path]]] = {}  # sample stem -> entry -> (run, maps file)
-    for entry, pairs in places.items():
-        for run, method in pairs:
-            for stem, file in map_files(run, method).items():
-                by_sample.setdefault(stem, {}).setdefault(entry, (run, file))
+    by_sample = maps_by_sample(places)
     columns = baselines_last([e for e in places if any(e in per for per in by_sample.values())])
     ids = {safe_name(s): s for s in dict.fromkeys(rows.sample_id)}
-    order = [stem for stem in (safe_name(s) for s in dict.fromkeys(rows.sample_id)) if stem in by_sample]
-    wrong = {
-        safe_name(r.sample_id): r.target
-        for r in rows[(rows.method == CLASSIFIER) & (rows.metric == "top1") & (rows.value == 0)].itertuples()
-    }
-    out, curves = [], {}
+    order = [stem for stem in ids if stem in by_sample]
+    values = sample_scores(rows)
+    captions, wrong = gallery_notes(rows)
+    out, scores, curves = [], {}, {}
     for stem in order[:limit]:
-        sample = ids.get(stem, stem)
-        first = next(iter(by_sample[stem].values()))[1]
-        sidecar = read_sidecar(first.with_suffix(".json"))
-        target = (sidecar.get("targets") or [""])[0]
-        try:
-            image = read_image(sidecar.get("image", ""))
+        sample = ids[stem]
+        image, target = sample_image(next(iter(by_sample[stem].values())))
+        if image is not None:
             image.thumbnail((THUMBNAIL, THUMBNAIL))
-        except RiseBenchError:
-            image = None
         caption = f"predicted {target}, label {wrong[stem]}" if stem in wrong else target
-        row = GalleryRow(sample, data_uri(image) if image else "", f"{sample}: {caption}", caption, stem in wrong)
+        row = GalleryRow(stem, sample, data_uri(image) if image else "", f"{sample}: {caption}", caption, stem in wrong)
         for entry in columns:
             if entry not in by_sample[stem]:
                 row.cells.append(None)
                 continue
-            run, file = by_sample[stem][entry]
+            file = by_sample[stem][entry]
             saliency = np.load(file)[0]
             if image is not None:
                 picture = overlay(image, saliency, cmap=HEAT_MAP)
@@ -235,10 +212,11 @@ def gallery(
 
                 heat = (normalise_for_display(saliency) * 255).astype(np.uint8)
                 picture = Image.fromarray(heat).resize((THUMBNAIL, THUMBNAIL))
-            key = f"{sample}|{entry}"
-            caption = ", ".join(f"{m} {v:.2f}" for m, v in scores.get(key, {}).items())
-            row.cells.append(Cell(entry, data_uri(picture), f"{entry} on {sample} (target {target})", key, caption))
-            curve_file = run / CURVES / file.parent.name / f"{stem}.npz"
+            key = f"{stem}|{entry}"
+            alt = f"{entry} on {sample} (target {target})"
+            row.cells.append(Cell(entry, data_uri(picture), alt, key, captions.get((entry, stem), "")))
+            scores[key] = {m: round(v, 4) for m, v in values.get((entry, stem), {}).items() if math.isfinite(v)}
+            curve_file = curves_path(file.parents[2], file.parent.name, stem)
             if curve_file.is_file():
                 with np.load(curve_file) as data:
                     curves[key] = {
@@ -247,7 +225,7 @@ def gallery(
                         for m in data.files
                     }  # fmt: skip
         out.append(row)
-    return columns, out, curves, max(0, len(order) - limit)
+    return columns, out, scores, curves, max(0, len(order) - limit)
 
 
 def report_context(rows: pd.DataFrame, seed: int = 0, limit: int = GALLERY_LIMIT, baselines: bool = False) -> dict:
@@ -256,10 +234,9 @@ def report_context(rows: pd.DataFrame, seed: int = 0, limit: int = GALLERY_LIMIT
     summary = summarise(rows, seed)
     reliability = reliability_table(rows, seed, baselines=baselines)
     drawn = entries(rows)
-    scores = per_image_scores(rows)
-    columns, gallery_rows, curves, left_out = gallery(rows, limit, scores)
+    columns, gallery_rows, scores, curves, left_out = gallery(rows, limit)
     scored = rows[rows.method != CLASSIFIER]
-    metrics = [m for m in dict.fromkeys(scored[scored.subset == "all"].metric)]
+    metrics = list(dict.fromkeys(scored[scored.subset == "all"].metric))
     return {
         "title": "rise-bench report: " + ", ".join(dict.fromkeys(Path(s).parent.name for s in rows.source)),
         "runs": provenance(list(rows.source)),
