@@ -76,6 +76,17 @@ def autocast(device: torch.device, precision: str):
     raise UsageError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
 
 
+class PassCounter:
+    """How many images went through a network: the cost of an explanation in forward passes.
+
+    A pass of a batch of n images counts n; a forward pass that is then differentiated
+    counts once (backward passes are not counted).
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class Classifier(nn.Module):
     """A classifier with its preprocessing, class names and Grad-CAM layer.
 
@@ -129,6 +140,8 @@ class Classifier(nn.Module):
             raise UsageError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
         self.precision = precision
         self.weights = weights
+        #: Images forwarded so far, one count per image per pass (shared with classifiers over the same net).
+        self.pass_counter = PassCounter()
         self.eval()
 
     # -- properties -------------------------------------------------------------------
@@ -147,6 +160,7 @@ class Classifier(nn.Module):
     # -- inference --------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images ``[B,3,H,W]`` -> float32 logits ``[B,K]``."""
+        self.pass_counter.count += int(x.shape[0]) if x.dim() == 4 else 1
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(x.device, self.precision):
@@ -632,6 +646,7 @@ class MappedClassifier(Classifier):
         for column, members in enumerate(class_map.values()):
             groups[list(members), column] = 1.0
         self.register_buffer("groups", groups.to(base.device))
+        self.pass_counter = base.pass_counter  # one network, one count
         self.class_map = {name: list(members) for name, members in class_map.items()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -32,6 +32,10 @@ def test_rows_maps_curves_config_and_summary(tmp_path):
     scored = rows[rows.method != "classifier"]
     assert len(scored) == 3 * 4 * 2 and set(scored.metric) == {"deletion", "insertion"}
     assert scored.value.between(0, 1).all()
+    # the explanation's cost: one forward pass per image for the gradient methods, none for the baselines
+    passes = scored.groupby("method").forward_passes.unique()
+    assert list(passes["gradcam"]) == [1] and list(passes["gradient"]) == [1] and list(passes["random"]) == [0]
+    assert rows[rows.method == "classifier"].forward_passes.isna().all()
     saliency = np.load(out / "maps" / "gradcam" / "n01440764_tench.npy")
     assert saliency.shape == (1, 224, 224)
     curves = np.load(out / "curves" / "gradcam" / "n01440764_tench.npz")
@@ -84,7 +88,9 @@ def test_saved_maps_score_like_the_run_that_made_them(tmp_path):
         log=lambda line: None,
     )
     a = pd.read_csv(first / "results.csv").set_index(["sample_id", "method", "metric"]).value
-    b = pd.read_csv(second / "results.csv").set_index(["sample_id", "method", "metric"]).value
+    saved = pd.read_csv(second / "results.csv")
+    assert saved[saved.method != "classifier"].forward_passes.isna().all()  # saved maps cost nothing we know of
+    b = saved.set_index(["sample_id", "method", "metric"]).value
     pd.testing.assert_series_equal(a.sort_index(), b.sort_index(), atol=1e-6)
 
 
@@ -144,6 +150,7 @@ def test_cli_evaluate_errors_and_a_missing_image(tmp_path):
     )
     assert result.exit_code == 1, result.output
     assert "broken.jpg: not an image file" in result.output and "Traceback" not in result.output
+    assert "forward passes per image: gradcam 1" in result.output
     rows = pd.read_csv(out / "results.csv")
     assert set(rows.sample_id) == {"n01440764_tench.JPEG", "n01496331_electric_ray.JPEG"}
     assert "gradcam" in result.output and "deletion AUC (lower is better)" in result.output
@@ -156,7 +163,7 @@ def test_compare_tells_apart_one_method_run_with_two_settings(tmp_path):
     for name, params_hash, metric_params in (("small", "aaa", "m1"), ("large", "bbb", "m1"), ("coarse", "aaa", "m2")):
         folder = tmp_path / name
         folder.mkdir()
-        pd.DataFrame([row + [params_hash, 1.0, metric_params]], columns=COLUMNS).to_csv(
+        pd.DataFrame([row + [params_hash, 1.0, metric_params, 1000]], columns=COLUMNS).to_csv(
             folder / "results.csv", index=False
         )
     combined = read_results([tmp_path / "small", tmp_path / "large", tmp_path / "coarse"])

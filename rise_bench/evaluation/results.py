@@ -54,7 +54,7 @@ BASE_COLUMNS = [
     "seconds",
 ]
 #: Optional columns, appended in this order, and the value that fills them in older files.
-OPTIONAL_COLUMNS = {"metric_params": ""}
+OPTIONAL_COLUMNS = {"metric_params": "", "forward_passes": ""}
 COLUMNS = BASE_COLUMNS + list(OPTIONAL_COLUMNS)
 #: What a finished result is keyed by (for --resume and compare).
 RESUME_KEY = ("sample_id", "model", "method", "metric", "params_hash", "metric_params")
@@ -80,6 +80,8 @@ class ResultRow:
     params_hash: str
     seconds: float
     metric_params: str = ""
+    #: Images the explanation sent through the model (its cost); empty for saved maps and classifier rows.
+    forward_passes: int | str = ""
 
     def cells(self) -> list:
         return list(astuple(self))
@@ -290,6 +292,7 @@ def read_frame(path: Path, log: Callable[[str], None] | None = None) -> pd.DataF
     frame = pd.DataFrame(parsed.rows, columns=COLUMNS)
     frame["value"] = pd.to_numeric(frame["value"])
     frame["seconds"] = pd.to_numeric(frame["seconds"])
+    frame["forward_passes"] = pd.to_numeric(frame["forward_passes"], errors="coerce")
     return frame
 
 

@@ -192,6 +192,7 @@ class Evaluation:
         explanations = Explanations(prepared.values())
         for source in sources if explanations else []:
             started = time.perf_counter()
+            passes_before = self.model.pass_counter.count
             reporter = (
                 self.make_reporter(f"  {source.name} on {sample.id}", quiet_for=10.0) if self.make_reporter else None
             )
@@ -201,6 +202,7 @@ class Evaluation:
                 if reporter is not None:
                     reporter.finish()
             seconds = round(time.perf_counter() - started, 4)
+            passes = self.model.pass_counter.count - passes_before if source.counts_passes else ""
             saliency = torch.cat(list(maps.values()))
             save_maps(self.out, source.name, sample.id, saliency, explanations.names, sample.meta.get("file", ""))
             curves = {}
@@ -223,7 +225,7 @@ class Evaluation:
                         explain=explain if metric.re_explains else None,
                     )
                 head = (run_id, self.dataset.name, sample.id, self.model.name, source.name, name)
-                tail = (source.params_hash, seconds, metric.params_hash())
+                tail = (source.params_hash, seconds, metric.params_hash(), passes)
                 rows += [ResultRow(*head, score.target, score.subset, score.value, *tail) for score in scores.rows]
                 if scores.curve is not None:
                     curves[name] = scores.curve

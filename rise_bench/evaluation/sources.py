@@ -31,6 +31,8 @@ class MapSource(ABC):
 
     name: str
     params_hash: str
+    #: Whether the model's forward passes while ``maps`` runs are the source's cost (not for saved maps).
+    counts_passes: bool = True
 
     @abstractmethod
     def maps(
@@ -91,6 +93,7 @@ class SavedMaps(MapSource):
         self.root = root
         self.name = name
         self.params_hash = "maps-" + short_hash(str(root.resolve()))
+        self.counts_passes = False
 
     def maps(self, model, image, targets, names, sample, batch_size, progress=None):
         return load_maps(self.root, self.name, sample.id, names, tuple(image.shape[-2:])).to(image.device)

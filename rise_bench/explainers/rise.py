@@ -4,7 +4,12 @@ Saliency is the average of random masks weighted by the model's score on the mas
 image: ``S = sum_i score(I * M_i) * M_i / (N * p)``. A mask is a random binary
 ``grid_size x grid_size`` grid (each cell kept with probability ``p``), upsampled
 bilinearly to ``(grid_size + 1) * cell`` pixels and cropped at a random shift of up to
-one cell, as in the authors' reference code.
+one cell, as in the authors' reference code. Mask ``i`` depends only on the seed and
+``i`` (grid and shift), so RISE-500's masks are the first 500 of RISE-4000's.
+
+Adaptive RISE (``tolerance``, off by default): every ``check_every`` masks the running
+map is compared with the previous check's by rank correlation, and drawing stops once it
+exceeds ``1 - tolerance`` at two consecutive checks for every target of the image.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from ..models import ScoreKind
-from ..seeds import seeded_generator
-from .base import Explainer, ExplainerParams, chunks
+from ..seeds import derive_seed, seeded_generator
+from .base import Explainer, ExplainerParams
+from .masking import masked_scores
 from .registry import register_explainer
+
+#: Masks are drawn in blocks of this many, block ``b`` from its own seed: mask ``i`` never depends on N.
+MASK_BLOCK = 256
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,9 @@ class RiseParams(ExplainerParams):
         keep_prob: probability p that a cell is kept (paper: 0.5).
         seed: seed of the masks; the same seed gives the same masks for every image.
         score: explained score: ``softmax`` probability (paper), ``sigmoid`` or ``logit``.
+        tolerance: adaptive RISE: stop once the running map's rank correlation with the previous
+            check's exceeds 1 - tolerance at two consecutive checks (none: always num_masks masks).
+        check_every: masks between two convergence checks of adaptive RISE (500).
     """
 
     num_masks: int = 4000
@@ -38,19 +50,25 @@ class RiseParams(ExplainerParams):
     keep_prob: float = 0.5
     seed: int = 0
     score: ScoreKind = "softmax"
+    tolerance: float | None = None
+    check_every: int = 500
 
     def __post_init__(self) -> None:
         if self.num_masks < 1 or self.grid_size < 1 or not 0 < self.keep_prob <= 1:
             raise ValueError("need num_masks >= 1, grid_size >= 1 and 0 < keep_prob <= 1")
+        if self.tolerance is not None and not 0 < self.tolerance < 1:
+            raise ValueError("tolerance must be in (0, 1), or none for the paper's fixed N")
+        if self.check_every < 1:
+            raise ValueError("check_every must be >= 1")
 
 
 class RiseMasks:
     """The masks of one (seed, N, s, p, input size): grids drawn once, pixels on demand.
 
     Only the ``N x s x s`` grids and the ``N`` shifts live in memory (drawn on the
-    CPU with a local generator, so they are the same on every device); each batch of
-    masks is upsampled and cropped on ``device`` when asked for. Mask ``i`` depends only
-    on the seed and ``i``, never on the batch size.
+    CPU with local generators, so they are the same on every device); each batch of
+    masks is upsampled and cropped on ``device`` when asked for. Mask ``i`` (grid and
+    shift) depends only on the seed and ``i``: never on N or the batch size.
     """
 
     def __init__(self, params: RiseParams, input_size: tuple[int, int], device: torch.device) -> None:
@@ -59,13 +77,16 @@ class RiseMasks:
         self.device = device
         side = params.grid_size
         self.cell = (math.ceil(self.height / side), math.ceil(self.width / side))
-        generator = seeded_generator(params.seed)
-        grids = torch.rand(params.num_masks, side, side, generator=generator) < params.keep_prob
-        self.grids = grids.to(device=device, dtype=torch.float32)
-        shift_y = torch.randint(0, self.cell[0], (params.num_masks,), generator=generator)
-        shift_x = torch.randint(0, self.cell[1], (params.num_masks,), generator=generator)
+        grids, shift_y, shift_x = [], [], []
+        for block in range(math.ceil(params.num_masks / MASK_BLOCK)):
+            generator = seeded_generator(derive_seed(params.seed, "rise-masks", str(block)))
+            grids.append(torch.rand(MASK_BLOCK, side, side, generator=generator) < params.keep_prob)
+            shift_y.append(torch.randint(0, self.cell[0], (MASK_BLOCK,), generator=generator))
+            shift_x.append(torch.randint(0, self.cell[1], (MASK_BLOCK,), generator=generator))
+        count = params.num_masks
+        self.grids = torch.cat(grids)[:count].to(device=device, dtype=torch.float32)
         # host-side shifts: slicing needs no device sync
-        self.shifts = list(zip(shift_y.tolist(), shift_x.tolist(), strict=True))
+        self.shifts = list(zip(torch.cat(shift_y)[:count].tolist(), torch.cat(shift_x)[:count].tolist(), strict=True))
 
     def __len__(self) -> int:
         return self.params.num_masks
@@ -98,21 +119,48 @@ class Rise(Explainer):
         return cached
 
     def _explain(self, model, images, targets, seeds, execution):
-        params: RiseParams = self.params
         batch, _, height, width = images.shape
         masks = self._masks((height, width), images.device)
-        saliency = torch.zeros(batch, targets.shape[1], height * width, device=images.device)
-        total = len(masks) * batch
-        done = 0
-        with torch.inference_mode():
-            for start, stop in chunks(len(masks), execution.batch_size):
-                mask_batch = masks.batch(start, stop)
-                flat = mask_batch.view(stop - start, height * width)
-                for index in range(batch):
-                    masked = images[index : index + 1] * mask_batch[:, None]
-                    scores = model.scores(masked, params.score)[:, targets[index]]
-                    saliency[index] += scores.T @ flat
-                    done += stop - start
-                    execution.report(done, total)
-        saliency = saliency / (len(masks) * params.keep_prob)
-        return saliency.view(batch, targets.shape[1], height, width).clone()
+        maps = [self._explain_one(model, images[i], targets[i], masks, (i, batch), execution) for i in range(batch)]
+        return torch.stack(maps).view(batch, targets.shape[1], height, width)
+
+    def _explain_one(self, model, image, targets, masks: RiseMasks, position, execution) -> torch.Tensor:
+        """``[T,H*W]`` map of one image: all masks, or (adaptive) until the map has converged."""
+        params: RiseParams = self.params
+        count = len(masks)
+        index, batch = position
+        segment = params.check_every if params.tolerance is not None else count
+        saliency = torch.zeros(targets.numel(), image.shape[-2] * image.shape[-1], device=image.device)
+        previous, streak, used = None, 0, count
+        for start in range(0, count, segment):
+            stop = min(count, start + segment)
+            report = (index * count + start, batch * count)
+            for first, last, mask_batch, scores in masked_scores(
+                model, image, targets, masks, params.score, execution, start, stop, report
+            ):
+                saliency += scores.T @ mask_batch.reshape(last - first, -1)
+            if params.tolerance is None or stop == count:
+                continue
+            current = saliency.clone()
+            if previous is not None:
+                converged = bool((rank_correlation(current, previous) > 1 - params.tolerance).all())
+                streak = streak + 1 if converged else 0
+            previous = current
+            if streak >= 2:
+                used = stop
+                break
+        return saliency / (used * params.keep_prob)
+
+
+def rank_correlation(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Spearman's rank correlation of each row of ``first`` with the same row of ``second`` (``[T,P]`` -> ``[T]``)."""
+
+    def ranks(values: torch.Tensor) -> torch.Tensor:
+        order = values.argsort(dim=1)
+        ranked = torch.empty_like(values)
+        positions = torch.arange(values.shape[1], device=values.device, dtype=values.dtype)
+        ranked.scatter_(1, order, positions.expand_as(values))
+        return ranked - ranked.mean(dim=1, keepdim=True)
+
+    a, b = ranks(first.double()), ranks(second.double())
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)

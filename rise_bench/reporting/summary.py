@@ -186,6 +186,15 @@ def summarise(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out, columns=SUMMARY_COLUMNS)
 
 
+def forward_passes(rows: pd.DataFrame) -> dict[str, float]:
+    """Method -> mean forward passes per sample of its explanations (methods that record them; results.csv rows)."""
+    known = rows[(rows.method != CLASSIFIER) & rows.forward_passes.notna()]
+    if known.empty:
+        return {}
+    per_sample = known.groupby(["method", "sample_id"]).forward_passes.first()
+    return per_sample.groupby(level="method").mean().to_dict()
+
+
 def is_detail(metric: str, subset: str) -> bool:
     """Whether a summary row is a per-depth detail (randomisation's ``step<i>:<block>``) rather than a headline."""
     prefix = METRICS.get(metric).detail_prefix if metric in METRICS else None
