@@ -111,6 +111,14 @@ def convert(params_class: type, name: str, text: str, owner: str) -> Any:
         return None
     if typing.get_origin(kind) is typing.Literal:
         return text.strip()  # checked against the choices when the owner is built (check_values)
+    if typing.get_origin(kind) is list:  # comma-separated items: areas=0.05,0.1
+        (item,) = typing.get_args(kind)
+        return [_convert_one(item, part, owner, name) for part in text.split(",") if part.strip()]
+    return _convert_one(kind, text, owner, name)
+
+
+def _convert_one(kind: Any, text: str, owner: str, name: str) -> Any:
+    lowered = text.strip().lower()
     try:
         if kind is bool:
             if lowered not in _TRUE + _FALSE:

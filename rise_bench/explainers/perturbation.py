@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from ..images import gaussian_blur
 from ..models import ScoreKind
 from ..seeds import seeded_generator
-from .base import Explainer, ExplainerParams, chunks
+from .base import ExplainerParams
+from .mask_optimisation import MaskOptimisation, descend
 from .registry import register_explainer
 
 
@@ -78,33 +79,16 @@ def shift_images(images: torch.Tensor, offsets: torch.Tensor, jitter: int) -> to
 
 
 @register_explainer("perturbation")
-class MeaningfulPerturbation(Explainer):
+class MeaningfulPerturbation(MaskOptimisation):
     """Meaningful perturbation (Fong & Vedaldi 2017), deletion variant; uses input gradients only."""
 
     Params = PerturbationParams
     quick_params = {"iterations": 100}
     tiny_params = {"iterations": 60, "mask_size": 14, "blur_sigma": 3.0, "mask_blur_sigma": 1.0, "jitter": 1}
 
-    def _explain(self, model, images, targets, seeds, execution):
-        params: PerturbationParams = self.params
-        batch, _, height, width = images.shape
-        count = targets.shape[1]
-        pair_image = torch.arange(batch).repeat_interleave(count)
-        pair_target = targets.reshape(-1)
-        pair_offsets = torch.stack([self._offsets(int(seeds[i])) for i in pair_image.tolist()])
-        out = torch.empty(batch * count, height, width, device=images.device)
-        pairs = batch * count
-        total = pairs * params.iterations
-        for start, stop in chunks(pairs, execution.batch_size):
-            chosen = pair_image[start:stop].to(images.device)
-            out[start:stop] = self._optimise(
-                model,
-                images[chosen],
-                pair_target[start:stop],
-                pair_offsets[start:stop],
-                lambda step, s=start, e=stop: execution.report(s * params.iterations + (e - s) * step, total),
-            )
-        return out.view(batch, count, height, width)
+    @property
+    def iterations(self) -> int:
+        return self.params.iterations
 
     def _offsets(self, seed: int) -> torch.Tensor:
         """Jitter offsets ``[iterations, 2]`` of one image, from its own seed."""
@@ -145,30 +129,26 @@ class MeaningfulPerturbation(Explainer):
         rows, cols = self._operators(size, mask.device)
         return rows @ mask @ cols.T
 
-    def _optimise(self, model, images, targets, offsets, report) -> torch.Tensor:
+    def _optimise(self, model, images, targets, seeds, report) -> torch.Tensor:
         """Learn masks for ``images [m,3,H,W]`` and ``targets [m]`` -> saliency ``[m,H,W]``."""
         params: PerturbationParams = self.params
         size = images.shape[-2:]
+        offsets = torch.stack([self._offsets(int(seed)) for seed in seeds.tolist()])
         blurred = gaussian_blur(images, params.blur_sigma)
         mask = torch.ones(images.shape[0], 1, params.mask_size, params.mask_size, device=images.device)
-        with torch.enable_grad():
-            mask.requires_grad_(True)
-            optimiser = torch.optim.Adam([mask], lr=params.learning_rate)
-            for step in range(params.iterations):
-                upsampled = self.upsample(mask, size)
-                perturbed = images * upsampled + blurred * (1 - upsampled)
-                perturbed = shift_images(perturbed, offsets[:, step], params.jitter)
-                score = model.scores(perturbed, params.score).gather(1, targets[:, None])[:, 0]
-                loss = (
-                    params.l1_weight * (1 - mask).abs().sum(dim=(1, 2, 3))
-                    + params.tv_weight * total_variation(mask, params.tv_beta)
-                    + score
-                ).sum()
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                with torch.no_grad():
-                    mask.clamp_(0, 1)
-                report(step + 1)
+        optimiser = torch.optim.Adam([mask], lr=params.learning_rate)
+
+        def energy(step: int) -> torch.Tensor:
+            upsampled = self.upsample(mask, size)
+            perturbed = images * upsampled + blurred * (1 - upsampled)
+            perturbed = shift_images(perturbed, offsets[:, step], params.jitter)
+            score = model.scores(perturbed, params.score).gather(1, targets[:, None])[:, 0]
+            return (
+                params.l1_weight * (1 - mask).abs().sum(dim=(1, 2, 3))
+                + params.tv_weight * total_variation(mask, params.tv_beta)
+                + score
+            ).sum()
+
+        descend(mask, optimiser, params.iterations, energy, report)
         with torch.no_grad():
-            return 1 - self.upsample(mask.detach(), size)[:, 0]
+            return 1 - self.upsample(mask, size)[:, 0]
