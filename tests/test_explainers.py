@@ -14,12 +14,16 @@ from rise_bench.models import Classifier
 
 from .helpers import TINY_SIZE, linear_model, texture_images
 
-METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation"]
+METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation", "extremal", "hsic", "sobol"]
 
 
 def test_registry_lists_the_methods_then_the_baselines():
-    assert rise_bench.list_explainers() == METHODS + ["center", "random"]
-    assert rise_bench.list_explainers(baselines=False) == METHODS and list_baselines() == ["center", "random"]
+    assert rise_bench.list_explainers(adapters=False) == METHODS + ["center", "random"]
+    assert rise_bench.list_explainers(baselines=False, adapters=False) == METHODS
+    assert list_baselines() == ["center", "random"]
+    adapters = [n for n in rise_bench.list_explainers(baselines=False) if n not in METHODS]
+    assert "captum:IntegratedGradients" in adapters and "grad-cam:ScoreCAM" in adapters
+    assert rise_bench.list_explainers()[-2:] == ["center", "random"]
     assert all(explainer_class(name).baseline for name in list_baselines())
 
 
@@ -44,7 +48,7 @@ def test_unknown_method_and_parameter_are_usage_errors():
 
 def test_method_lists_and_overrides():
     assert expand_methods(["rise,gradcam", "rise", "lime"]) == ["rise", "gradcam", "lime"]
-    assert expand_methods(["all"]) == METHODS  # baselines are not methods
+    assert expand_methods(["all"]) == METHODS  # neither baselines nor adapters are selected by all
     assert expand_methods(["center"]) == ["center"]
     explainers = create_explainers(["rise,lime"], ["rise.num_masks=12", "seed=3"], quick=True)
     assert explainers["rise"].params.num_masks == 12
@@ -74,7 +78,7 @@ def test_the_batch_size_is_a_call_argument_not_a_parameter(region_model):
 
 def test_smoothgrad_seeds_are_per_image(region_model):
     images = texture_images(1, seed=4)
-    explainer = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=6)
+    explainer = create_explainers(["smoothgrad:gradient"], ["samples=6"])["smoothgrad:gradient"]
     assert torch.equal(
         explainer.explain(region_model, images, [0], seeds=[1]), explainer.explain(region_model, images, [0], seeds=[1])
     )
@@ -90,9 +94,8 @@ def test_gradient_of_a_linear_model_is_its_weights():
     targets = torch.tensor([2, 0])
     vanilla = rise_bench.create_explainer("gradient").explain(model, images, targets)
     torch.testing.assert_close(vanilla, weight[targets].abs().amax(dim=1))
-    smooth = rise_bench.create_explainer("gradient", smoothgrad=True, smoothgrad_samples=5).explain(
-        model, images, targets
-    )
+    expand_methods(["smoothgrad:gradient"])  # registers the wrapper
+    smooth = rise_bench.create_explainer("smoothgrad:gradient", samples=5).explain(model, images, targets)
     torch.testing.assert_close(smooth, weight[targets].abs().amax(dim=1), atol=1e-5, rtol=1e-5)
     times_input = rise_bench.create_explainer("gradient", input_x_gradient=True).explain(model, images, targets)
     torch.testing.assert_close(times_input, (weight[targets] * images).abs().amax(dim=1))

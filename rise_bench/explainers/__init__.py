@@ -36,7 +36,7 @@ __all__ = [
 #: Registration order is the order of listings and of ``--method all``: these first, then any other module
 #: of the package alphabetically (a new method is one new file), the baselines last.
 _FIRST = ("rise", "gradcam", "gradient", "lime", "perturbation")
-_HELPERS = ("base", "registry", "baselines", "plugins")
+_HELPERS = ("base", "registry", "baselines", "plugins", "masking", "mask_optimisation", "adapters")
 _found = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in _HELPERS)
 for _module in [*(m for m in _FIRST if m in _found), *(m for m in _found if m not in _FIRST), "baselines"]:
     importlib.import_module(f"{__name__}.{_module}")

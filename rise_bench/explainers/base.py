@@ -71,6 +71,14 @@ class Explainer(Configurable, ABC):
     tiny_params: ClassVar[dict[str, Any]] = {}
     #: A chance-level reference scored beside the methods, not a method itself.
     baseline: ClassVar[bool] = False
+    #: Whether the method differentiates through the model (gradient, CAM and mask-learning methods);
+    #: the others only need its scores (black-box methods).
+    needs_gradients: ClassVar[bool] = False
+    #: The library an adapter hands the work to (``captum``, ``pytorch-grad-cam``); "" for the native methods.
+    #: ``--method all`` selects the native methods only.
+    library: ClassVar[str] = ""
+    #: Made and registered when first named (``smoothgrad:<method>``): not listed, not in ``--method all``.
+    on_demand: ClassVar[bool] = False
 
     @property
     def seed(self) -> int | None:

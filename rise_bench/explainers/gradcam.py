@@ -46,6 +46,7 @@ class GradCam(Explainer):
     """Grad-CAM on the model's ``cam_layer`` (CNN feature map or ViT token grid)."""
 
     Params = GradCamParams
+    needs_gradients = True
 
     def _explain(self, model, images, targets, seeds, execution):
         params: GradCamParams = self.params

@@ -24,10 +24,13 @@ register_explainer = EXPLAINERS.register
 METHOD_RESOLVERS: list[Callable[[list[str]], list[str]]] = []
 
 
-def list_explainers(baselines: bool = True) -> list[str]:
-    """Registered names in registration order: the methods, then (unless False) the baselines."""
-    methods = [n for n, c in EXPLAINERS.classes().items() if not c.baseline]
-    return methods + (list_baselines() if baselines else [])
+def list_explainers(baselines: bool = True, adapters: bool = True) -> list[str]:
+    """Registered names in registration order: the methods (adapters to other libraries last, unless False),
+    then (unless False) the baselines."""
+    classes = {name: cls for name, cls in EXPLAINERS.classes().items() if not cls.on_demand}
+    native = [n for n, c in classes.items() if not c.baseline and not c.library]
+    adapted = [n for n, c in classes.items() if not c.baseline and c.library] if adapters else []
+    return native + adapted + (list_baselines() if baselines else [])
 
 
 def list_baselines() -> list[str]:
@@ -55,7 +58,8 @@ def create_explainer(name: str, **params: Any) -> Explainer:
 
 
 def expand_methods(names: Sequence[str]) -> list[str]:
-    """Method names from repeatable, comma-separated options; ``all`` means every method (no baselines).
+    """Method names from repeatable, comma-separated options; ``all`` means every native method (no baselines,
+    no adapters to other libraries: those are named one by one).
 
     Raises:
         UsageError: an unknown method name.
@@ -63,7 +67,7 @@ def expand_methods(names: Sequence[str]) -> list[str]:
     items = list(names)
     for resolve in METHOD_RESOLVERS:
         items = resolve(items)
-    return EXPLAINERS.expand(items, list_explainers(baselines=False))
+    return EXPLAINERS.expand(items, list_explainers(baselines=False, adapters=False))
 
 
 def create_explainers(
