@@ -114,7 +114,7 @@ def explain(
         bool,
         typer.Option(
             "--quick",
-            help="Reduced sample counts (RISE 1000 masks, LIME 300 samples, perturbation 100 steps) instead of the "
+            help="Reduced sample counts (each method's quick settings, shown by list-methods) instead of the "
             "paper's.",
         ),
     ] = False,
@@ -152,7 +152,7 @@ def explain(
         if demo:
             console.print(
                 f"No image given: explaining the bundled photograph '{DEMO_IMAGE}' with reduced sample "
-                "counts (--quick: RISE 1000 masks, LIME 300 samples, perturbation 100 steps; "
+                f"counts (--quick: {_quick_settings(explainers.values())}; "
                 "the methods' defaults are the papers' settings).",
                 soft_wrap=True,
             )
@@ -380,14 +380,16 @@ def evaluate(
 def _print_summary(outcome) -> None:
     import pandas as pd
 
+    from .evaluation.results import read_frame
     from .reporting.reliability import reliability_text
+    from .reporting.summary import forward_passes, overall_invalid
     from .reporting.summary import overall as overall_rows
-    from .reporting.summary import overall_invalid
     from .reporting.tables import baseline_note, small_n_note, summary_grid
 
     summary = pd.read_csv(outcome.out / "summary.csv")
     headers, grid = summary_grid(summary)
     if grid:
+        passes = forward_passes(read_frame(outcome.out / "results.csv", log=lambda line: None))
         table = Table(title=f"summary of {outcome.out}/results.csv", title_justify="left")
         table.add_column("method")
         for header in headers:
@@ -395,6 +397,9 @@ def _print_summary(outcome) -> None:
         for method, cells in grid:
             table.add_row(method, *cells)
         console.print(table)
+        costs = [f"{method} {passes[method]:,.0f}" for method, _ in grid if method in passes and passes[method] > 0]
+        if costs:
+            console.print(f"forward passes per image: {', '.join(costs)}", soft_wrap=True)
         for note in (baseline_note(summary), small_n_note(overall_rows(summary).n)):
             if note:
                 console.print(note, soft_wrap=True)
@@ -583,18 +588,48 @@ def list_methods_command() -> None:
     from .explainers import explainer_class, list_baselines, list_explainers
     from .parameters import describe
 
-    groups = (("method", list_explainers(baselines=False)), ("baseline", list_baselines()))
-    for group, names in groups:
+    def params_table(title: str, cls) -> Table:
+        table = Table(title=title, title_justify="left")
+        table.add_column("parameter")
+        table.add_column("default", justify="right")
+        table.add_column("quick", justify="right")
+        table.add_column("meaning")
+        for param, default, doc in describe(cls.Params):
+            table.add_row(param, str(default), str(cls.quick_params.get(param, "")), doc)
+        return table
+
+    for name in list_explainers(baselines=False, adapters=False):
+        cls = explainer_class(name)
+        kind = "uses gradients" if cls.needs_gradients else "gradient-free"
+        console.print(params_table(f"method {name} ({kind}): {_first_line(cls)}", cls))
+    console.print(
+        "wrapper smoothgrad:<method>: SmoothGrad around any gradient method, e.g. smoothgrad:gradient "
+        "(samples=50, sigma=0.15, seed; plus the method's own parameters)"
+    )
+    adapters = [n for n in list_explainers(baselines=False) if explainer_class(n).library]
+    for library, extra, note in ADAPTER_LIBRARIES:
+        names = [n for n in adapters if explainer_class(n).library == library]
+        if not names:
+            console.print(f'{library} adapters: not installed; pip install "rise-bench[{extra}]"')
+            continue
+        table = Table(title=f"{library} adapters (named one by one; --method all is the native methods). {note}",
+                      title_justify="left")  # fmt: skip
+        table.add_column("method")
+        table.add_column("parameters (defaults)")
         for name in names:
             cls = explainer_class(name)
-            table = Table(title=f"{group} {name}: {_first_line(cls)}", title_justify="left")
-            table.add_column("parameter")
-            table.add_column("default", justify="right")
-            table.add_column("quick", justify="right")
-            table.add_column("meaning")
-            for param, default, doc in describe(cls.Params):
-                table.add_row(param, str(default), str(cls.quick_params.get(param, "")), doc)
-            console.print(table)
+            table.add_row(name, ", ".join(f"{p}={d}" for p, d, _ in describe(cls.Params)))
+        console.print(table)
+    for name in list_baselines():
+        cls = explainer_class(name)
+        console.print(params_table(f"baseline {name}: {_first_line(cls)}", cls))
+
+
+#: Libraries with adapters: (name, the extra that installs it, what to know about its maps).
+ADAPTER_LIBRARIES = (
+    ("captum", "captum", "Maps: sum of |attribution| over channels (LayerGradCam: its map upsampled)."),
+    ("pytorch-grad-cam", "grad-cam", "Maps: rescaled to [0, 1] per image by the library, not raw."),
+)
 
 
 @app.command("list-metrics")
@@ -615,6 +650,15 @@ def list_metrics_command() -> None:
         for param, default, doc in describe(cls.Params):
             table.add_row(param, str(default), doc)
         console.print(table)
+
+
+def _quick_settings(explainers) -> str:
+    """The quick presets in use, for messages: ``rise num_masks=1000, lime num_samples=300``."""
+    return ", ".join(
+        f"{e.name} " + " ".join(f"{key}={value}" for key, value in e.quick_params.items())
+        for e in explainers
+        if e.quick_params
+    )
 
 
 def _first_line(cls) -> str:

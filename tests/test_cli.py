@@ -24,11 +24,17 @@ FAST = [
     "lime.num_samples=24",
     "--param",
     "perturbation.iterations=3",
+    "--param",
+    "extremal.iterations=3",
+    "--param",
+    "sobol.num_designs=2",
+    "--param",
+    "hsic.num_masks=24",
     "--batch-size",
     "8",
     "--quiet",
 ]
-METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation"]
+METHODS = ["rise", "gradcam", "gradient", "lime", "perturbation", "extremal", "hsic", "sobol"]
 
 runner = CliRunner()
 
@@ -62,7 +68,7 @@ def test_explain_writes_every_file_for_a_real_photograph(tmp_path):
 def test_explain_target_by_name_and_demo_without_images(tmp_path):
     result = run("explain", "--out", tmp_path, "--method", "gradcam,rise", "--target", "tabby", *FAST)
     assert result.exit_code == 0, result.output
-    assert "No image given" in result.output and "1000 masks" in result.output
+    assert "No image given" in result.output and "rise num_masks=1000" in result.output
     record = json.loads((tmp_path / "chelsea" / "explanation.json").read_text())
     assert record["target"] == {
         "index": 281,
@@ -161,7 +167,13 @@ def test_list_models_and_methods():
         "gradcam",
         "lime",
         "perturbation",
-        "smoothgrad",
+        "extremal",
+        "sobol",
+        "hsic",
+        "smoothgrad:<method>",
+        "captum:IntegratedGradients",
+        "grad-cam:ScoreCAM",
+        "rescaled to [0, 1]",
         "baseline center",
         "baseline random",
     ]:

@@ -6,7 +6,8 @@
   ``[H,W]`` files (one map for every target) work too.
 - ``OUT/curves/<method>/<sample>.npz``: one array per metric that has a curve.
 
-``<sample>`` is the sample id made safe for a file name (``files.safe_name``).
+``<sample>`` is the sample id made safe for a file name (``files.safe_name``), and
+``<method>`` the method's name with ``:`` written as ``-`` (``maps/captum-IntegratedGradients/``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,16 @@ MAPS = "maps"
 CURVES = "curves"
 
 
+def method_folder(method: str) -> str:
+    """A method's folder name: its name with ``:`` (adapters, wrappers) written as ``-``."""
+    return method.replace(":", "-")
+
+
 def save_maps(
     out: Path, method: str, sample_id: str, saliency: torch.Tensor, names: Sequence[str], image: str = ""
 ) -> None:
     """Write a method's ``[T,H,W]`` maps of one sample and the sidecar naming the targets."""
-    folder = out / MAPS / method
+    folder = out / MAPS / method_folder(method)
     stem = safe_name(sample_id)
     save_array_atomic(folder / f"{stem}.npy", saliency.detach().cpu().numpy().astype(np.float32))
     write_atomic(folder / f"{stem}.json", json.dumps({"targets": list(names), "sample_id": sample_id, "image": image}))
@@ -47,7 +53,7 @@ def load_maps(root: Path, method: str, sample_id: str, names: Sequence[str], siz
     Raises:
         RiseBenchError: the file is missing, unreadable or has the wrong shape.
     """
-    path = root / method / f"{safe_name(sample_id)}.npy"
+    path = root / method_folder(method) / f"{safe_name(sample_id)}.npy"
     if not path.is_file():
         raise RiseBenchError(f"{path}: saliency map missing")
     try:
@@ -81,7 +87,7 @@ def read_sidecar(path: Path) -> dict:
 
 def curves_path(out: Path, method: str, sample_id: str) -> Path:
     """Where one sample's curves of a method are kept (``out/curves/<method>/<sample>.npz``)."""
-    return out / CURVES / method / f"{safe_name(sample_id)}.npz"
+    return out / CURVES / method_folder(method) / f"{safe_name(sample_id)}.npz"
 
 
 def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.ndarray]) -> None:
@@ -93,7 +99,7 @@ def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.nda
 def read_curves(run: Path, method: str) -> dict[str, list[np.ndarray]]:
     """metric -> the curves of every sample of one method of a run (its ``curves/<method>/`` folder)."""
     found: dict[str, list[np.ndarray]] = {}
-    folder = run / CURVES / method
+    folder = run / CURVES / method_folder(method)
     for file in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
         with np.load(file) as data:
             for metric in data.files:
@@ -103,5 +109,5 @@ def read_curves(run: Path, method: str) -> dict[str, list[np.ndarray]]:
 
 def map_files(run: Path, method: str) -> dict[str, Path]:
     """sample file stem -> the maps file of one method of a run (its ``maps/<method>/`` folder)."""
-    folder = run / MAPS / method
+    folder = run / MAPS / method_folder(method)
     return {file.stem: file for file in sorted(folder.glob("*.npy"))} if folder.is_dir() else {}
