@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ..models import ScoreKind
-from .base import Explainer, ExplainerParams
-from .masking import GridMasks, score_all, upsample_grid_map
+from .base import ExplainerParams
+from .masking import GridSensitivity
 from .registry import register_explainer
 
 #: Width of the Gaussian kernel on a cell's presence (0 or 1), the authors' value.
@@ -78,31 +78,15 @@ def hsic_binary(presence: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
 
 
 @register_explainer("hsic")
-class Hsic(Explainer):
+class Hsic(GridSensitivity):
     """HSIC between grid cells' presence and the score, over Latin-hypercube binary masks; gradient-free."""
 
     Params = HsicParams
     quick_params = {"num_masks": 750}
     tiny_params = {"grid_size": 5, "num_masks": 400}
 
-    def _explain(self, model, images, targets, seeds, execution):
-        params: HsicParams = self.params
-        batch, _, height, width = images.shape
-        dimension = params.grid_size**2
-        maps = []
-        for index in range(batch):
-            design = latin_hypercube_masks(dimension, params.num_masks, int(seeds[index]))
-            grids = torch.from_numpy(design).float().view(-1, params.grid_size, params.grid_size)
-            masks = GridMasks(grids, (height, width), images.device)
-            outputs = score_all(
-                model,
-                images[index],
-                targets[index],
-                masks,
-                params.score,
-                execution,
-                (index * params.num_masks, batch * params.num_masks),
-            )
-            values = hsic_binary(torch.from_numpy(design).to(outputs.device), outputs)
-            maps.append(upsample_grid_map(values.view(-1, params.grid_size, params.grid_size), (height, width)))
-        return torch.stack(maps)
+    def design(self, seed: int) -> np.ndarray:
+        return latin_hypercube_masks(self.params.grid_size**2, self.params.num_masks, seed)
+
+    def estimate(self, design: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        return hsic_binary(design, outputs)

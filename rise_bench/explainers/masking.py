@@ -4,20 +4,23 @@ A method draws a set of masks (``MaskSet``: ``len`` and ``batch(start, stop)`` a
 input's size, on its device), the engine multiplies the normalised image by each mask
 (0 is the data set's mean colour, as in the RISE, Sobol and HSIC reference code) and
 scores the copies in batches of ``execution.batch_size``, reporting progress as it goes;
-the method turns (masks, scores) into a map. ``GridMasks`` are the coarse-grid masks of
-Sobol and HSIC, upsampled with nearest neighbours; ``upsample_grid_map`` brings a map
-estimated on that grid to the input (bicubic, as the authors' code does).
+the method turns (masks, scores) into a map. ``GridSensitivity`` is the base of Sobol and
+HSIC: a design of coarse-grid masks per image (``GridMasks``, upsampled with nearest
+neighbours), one value per grid cell estimated from the scores, and that grid map brought
+to the input bicubically, as the authors' code does.
 """
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterator
 from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import Execution, chunks
+from .base import Execution, Explainer, chunks
 
 
 class MaskSet(Protocol):
@@ -98,3 +101,32 @@ def score_all(model, image, targets, masks: MaskSet, kind: str, execution: Execu
 def upsample_grid_map(grid_map: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``[T,s,s]`` values per grid cell -> ``[T,H,W]`` by bicubic interpolation (the Sobol and HSIC authors')."""
     return F.interpolate(grid_map[:, None].float(), size=size, mode="bicubic", align_corners=False)[:, 0]
+
+
+class GridSensitivity(Explainer):
+    """Base of the methods that score a design of grid masks and estimate one value per cell (Sobol, HSIC).
+
+    The parameters hold ``grid_size``, ``seed`` and ``score``; a subclass draws the design and
+    estimates the cells' values.
+    """
+
+    @abstractmethod
+    def design(self, seed: int) -> np.ndarray:
+        """``[N, grid_size**2]`` mask values in [0, 1] for one image, from its seed."""
+
+    @abstractmethod
+    def estimate(self, design: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        """Per-cell values ``[T, grid_size**2]`` from the design ``[N, d]`` and the scores ``[N, T]``."""
+
+    def _explain(self, model, images, targets, seeds, execution):
+        side = self.params.grid_size
+        batch, _, height, width = images.shape
+        maps = []
+        for index in range(batch):
+            design = torch.from_numpy(self.design(int(seeds[index])))
+            masks = GridMasks(design.float().view(-1, side, side), (height, width), images.device)
+            position = (index * len(masks), batch * len(masks))
+            outputs = score_all(model, images[index], targets[index], masks, self.params.score, execution, position)
+            values = self.estimate(design.to(outputs.device), outputs)
+            maps.append(upsample_grid_map(values.view(-1, side, side), (height, width)))
+        return torch.stack(maps)

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from ..models import ScoreKind
-from .base import Explainer, ExplainerParams
-from .masking import GridMasks, score_all, upsample_grid_map
+from .base import ExplainerParams
+from .masking import GridSensitivity
 from .registry import register_explainer
 
 
@@ -70,26 +70,15 @@ def jansen_total_indices(outputs: torch.Tensor, num_designs: int, dimension: int
 
 
 @register_explainer("sobol")
-class Sobol(Explainer):
+class Sobol(GridSensitivity):
     """Total Sobol indices of grid cells from quasi-Monte Carlo masks; gradient-free."""
 
     Params = SobolParams
     quick_params = {"num_designs": 16}
     tiny_params = {"grid_size": 4, "num_designs": 32}
 
-    def _explain(self, model, images, targets, seeds, execution):
-        params: SobolParams = self.params
-        batch, _, height, width = images.shape
-        dimension = params.grid_size**2
-        total = params.num_designs * (dimension + 2)
-        maps = []
-        for index in range(batch):
-            design = sobol_design(dimension, params.num_designs, int(seeds[index]))
-            grids = torch.from_numpy(design).float().view(-1, params.grid_size, params.grid_size)
-            masks = GridMasks(grids, (height, width), images.device)
-            outputs = score_all(
-                model, images[index], targets[index], masks, params.score, execution, (index * total, batch * total)
-            )
-            indices = jansen_total_indices(outputs, params.num_designs, dimension)
-            maps.append(upsample_grid_map(indices.view(-1, params.grid_size, params.grid_size), (height, width)))
-        return torch.stack(maps)
+    def design(self, seed: int) -> np.ndarray:
+        return sobol_design(self.params.grid_size**2, self.params.num_designs, seed)
+
+    def estimate(self, design: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        return jansen_total_indices(outputs, self.params.num_designs, design.shape[1])
