@@ -30,7 +30,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from ..errors import ModelError
+from ..errors import ModelError, UsageError
 from .adapters import ScoreModule, library_available, require_library, seeded_global_rng
 from .base import Explainer, ExplainerParams
 from .lime import superpixels
@@ -176,19 +176,17 @@ class CaptumAdapter(Explainer):
         if spec.baselines == "zero":
             keywords["baselines"] = torch.zeros_like(image)
         elif spec.baselines == "distribution":
-            black = model.normalise(torch.zeros_like(image)) if hasattr(model, "normalise") else image * 0 - 1
-            keywords["baselines"] = torch.cat([torch.zeros_like(image), black])
+            keywords["baselines"] = torch.cat([torch.zeros_like(image), model.normalise(torch.zeros_like(image))])
         if any(o.name == "num_segments" for o in spec.options):
-            rgb = model.denormalise(image[0]) if hasattr(model, "denormalise") else image[0]
-            keywords["feature_mask"] = superpixels(rgb, params.num_segments, params.compactness).to(image.device)[
-                None, None
-            ]
+            segments = superpixels(model.denormalise(image[0]), params.num_segments, params.compactness)
+            keywords["feature_mask"] = segments.to(image.device)[None, None]
         if self.captum_name == "Occlusion":
             keywords["sliding_window_shapes"] = (image.shape[1], params.window, params.window)
             keywords["strides"] = (image.shape[1], params.stride, params.stride)
         if params.noise_tunnel != "none":
+            if "stdevs" in keywords:  # GradientShap: its own stdevs would be the tunnel's
+                raise UsageError(f"{self.name} adds its own noise (stdevs); it takes no noise_tunnel")
             keywords.update(nt_type=params.noise_tunnel, nt_samples=params.nt_samples, stdevs=params.stdevs)
-            keywords.pop("internal_batch_size", None)  # not passed through a noise tunnel
             method = captum.attr.NoiseTunnel(method)
         with torch.enable_grad(), seeded_global_rng(seed, image.device):
             return method.attribute(image, **keywords)
