@@ -114,8 +114,7 @@ def explain(
         bool,
         typer.Option(
             "--quick",
-            help="Reduced sample counts (each method's quick settings, shown by list-methods) instead of the "
-            "paper's.",
+            help="Reduced sample counts (each method's quick settings, shown by list-methods) instead of the paper's.",
         ),
     ] = False,
     quiet: QuietOption = False,

@@ -1,7 +1,8 @@
 """The ``explain`` job: explain one model's decision on image files with several methods.
 
 For every image it writes, under ``OUT/<image name>/``: ``<method>.npy`` (the raw map,
-``[H,W]`` float32 at the model's input resolution), ``<method>.png`` (a heat-map
+``[H,W]`` float32 at the model's input resolution; ``:`` in a method's name is written
+``-``, ``files.method_stem``), ``<method>.png`` (a heat-map
 overlay at the original resolution), ``all-methods.png`` (the photograph and every
 method side by side) and ``explanation.json`` (predictions, target, parameters, timings).
 """
@@ -19,7 +20,7 @@ import torch
 from PIL import Image
 
 from .explainers import Explainer
-from .files import save_array_atomic, write_atomic
+from .files import method_stem, save_array_atomic, write_atomic
 from .images import overlay, read_image, resolve_image_path
 from .models import Classifier
 
@@ -119,9 +120,10 @@ def explain_image(
                 reporter.finish()
         result.seconds[method] = time.perf_counter() - started
         maps[method] = saliency[0].cpu().numpy().astype(np.float32)
-        save_array_atomic(folder / f"{method}.npy", maps[method])
-        overlay(image, maps[method]).save(folder / f"{method}.png")
-        result.files += [folder / f"{method}.npy", folder / f"{method}.png"]
+        stem = method_stem(method)
+        save_array_atomic(folder / f"{stem}.npy", maps[method])
+        overlay(image, maps[method]).save(folder / f"{stem}.png")
+        result.files += [folder / f"{stem}.npy", folder / f"{stem}.png"]
     probability = dict((i, p) for i, _, p in top5).get(chosen)
     if probability is None:
         with torch.inference_mode():

@@ -61,6 +61,11 @@ def short_hash(document: Any, length: int = 12) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
+def method_stem(method: str) -> str:
+    """A method's name as a file or folder name: ``:`` (adapters, wrappers) written as ``-``."""
+    return method.replace(":", "-")
+
+
 def safe_name(sample_id: str) -> str:
     """A file name for a sample id (ImageNet ids may hold a '/')."""
     return sample_id.replace("/", "__")

@@ -208,6 +208,18 @@ def test_an_adapter_without_its_library_names_the_extra(name, module, extra, mon
     assert len(lines) == 1 and f"rise-bench[{extra}]" in lines[0] and "Traceback" not in result.output
 
 
+def test_explain_writes_adapter_maps_under_names_without_colons(tmp_path):
+    from typer.testing import CliRunner
+
+    from rise_bench.cli import app
+
+    image = IMAGENET_SAMPLE / "n01530575_brambling.JPEG"
+    result = CliRunner().invoke(app, ["explain", str(image), "--method", "captum:Saliency", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    saved = tmp_path / "n01530575_brambling" / "captum-Saliency.npy"
+    assert saved.is_file() and not list(tmp_path.rglob("*:*"))
+
+
 def test_adapter_names_are_listed_and_kept_out_of_all():
     assert explainer_class("captum:IntegratedGradients").library == "captum"
     assert explainer_class("grad-cam:ScoreCAM").library == "pytorch-grad-cam"

@@ -7,7 +7,8 @@
 - ``OUT/curves/<method>/<sample>.npz``: one array per metric that has a curve.
 
 ``<sample>`` is the sample id made safe for a file name (``files.safe_name``), and
-``<method>`` the method's name with ``:`` written as ``-`` (``maps/captum-IntegratedGradients/``).
+``<method>`` the method's name with ``:`` written as ``-`` (``files.method_stem``:
+``maps/captum-IntegratedGradients/``).
 """
 
 from __future__ import annotations
@@ -21,22 +22,17 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import RiseBenchError
-from ..files import atomic_file, safe_name, save_array_atomic, write_atomic
+from ..files import atomic_file, method_stem, safe_name, save_array_atomic, write_atomic
 
 MAPS = "maps"
 CURVES = "curves"
-
-
-def method_folder(method: str) -> str:
-    """A method's folder name: its name with ``:`` (adapters, wrappers) written as ``-``."""
-    return method.replace(":", "-")
 
 
 def save_maps(
     out: Path, method: str, sample_id: str, saliency: torch.Tensor, names: Sequence[str], image: str = ""
 ) -> None:
     """Write a method's ``[T,H,W]`` maps of one sample and the sidecar naming the targets."""
-    folder = out / MAPS / method_folder(method)
+    folder = out / MAPS / method_stem(method)
     stem = safe_name(sample_id)
     save_array_atomic(folder / f"{stem}.npy", saliency.detach().cpu().numpy().astype(np.float32))
     write_atomic(folder / f"{stem}.json", json.dumps({"targets": list(names), "sample_id": sample_id, "image": image}))
@@ -53,7 +49,7 @@ def load_maps(root: Path, method: str, sample_id: str, names: Sequence[str], siz
     Raises:
         RiseBenchError: the file is missing, unreadable or has the wrong shape.
     """
-    path = root / method_folder(method) / f"{safe_name(sample_id)}.npy"
+    path = root / method_stem(method) / f"{safe_name(sample_id)}.npy"
     if not path.is_file():
         raise RiseBenchError(f"{path}: saliency map missing")
     try:
@@ -87,7 +83,7 @@ def read_sidecar(path: Path) -> dict:
 
 def curves_path(out: Path, method: str, sample_id: str) -> Path:
     """Where one sample's curves of a method are kept (``out/curves/<method>/<sample>.npz``)."""
-    return out / CURVES / method_folder(method) / f"{safe_name(sample_id)}.npz"
+    return out / CURVES / method_stem(method) / f"{safe_name(sample_id)}.npz"
 
 
 def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.ndarray]) -> None:
@@ -99,7 +95,7 @@ def save_curves(out: Path, method: str, sample_id: str, curves: dict[str, np.nda
 def read_curves(run: Path, method: str) -> dict[str, list[np.ndarray]]:
     """metric -> the curves of every sample of one method of a run (its ``curves/<method>/`` folder)."""
     found: dict[str, list[np.ndarray]] = {}
-    folder = run / CURVES / method_folder(method)
+    folder = run / CURVES / method_stem(method)
     for file in sorted(folder.glob("*.npz")) if folder.is_dir() else []:
         with np.load(file) as data:
             for metric in data.files:
@@ -109,5 +105,5 @@ def read_curves(run: Path, method: str) -> dict[str, list[np.ndarray]]:
 
 def map_files(run: Path, method: str) -> dict[str, Path]:
     """sample file stem -> the maps file of one method of a run (its ``maps/<method>/`` folder)."""
-    folder = run / MAPS / method_folder(method)
+    folder = run / MAPS / method_stem(method)
     return {file.stem: file for file in sorted(folder.glob("*.npy"))} if folder.is_dir() else {}
