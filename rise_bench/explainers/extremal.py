@@ -124,7 +124,7 @@ class ExtremalPerturbation(MaskOptimisation):
     """Extremal perturbation (Fong et al. 2019): area-constrained smooth masks; the sum over areas."""
 
     Params = ExtremalParams
-    quick_params = {"iterations": 100}
+    quick_params = {"iterations": 80, "areas": [0.05, 0.1]}
     # no jitter on the tiny models: the region model is not mirror-symmetric, a photograph's class nearly is
     tiny_params = {"iterations": 80, "areas": [0.08, 0.15], "step": 4, "sigma": 6.0, "max_blur": 6.0, "jitter": False}
 
