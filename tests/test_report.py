@@ -163,3 +163,11 @@ def test_pointing_gets_a_per_class_table_with_a_column_per_entry():
         ("cat", 4, ["1.000", "0.250"]),
         ("dog", 6, ["0.500", ""]),
     ]
+
+
+def test_entries_get_distinct_colours_up_to_sixteen():
+    from rise_bench.explainers import list_explainers
+    from rise_bench.reporting.report import PALETTE
+
+    default_run = list_explainers(adapters=False)  # the entries of configs/quick.toml: 10 today
+    assert len(default_run) <= len(PALETTE) and len(set(PALETTE)) == len(PALETTE) >= 16

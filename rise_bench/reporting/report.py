@@ -45,8 +45,12 @@ from .tables import column_header, estimate_text, small_n_note
 THUMBNAIL, JPEG_QUALITY = 160, 80
 #: Images in the gallery at most (the page stays small); the rest are counted.
 GALLERY_LIMIT = 200
-#: Okabe-Ito colours: told apart with every common colour-vision deficiency.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"]
+#: Okabe-Ito's 8 colours (told apart with every common colour-vision deficiency), then 8 of Paul Tol's darker
+#: ones: the default run now has 10 entries, and colours must not repeat before 16.
+PALETTE = [
+    *("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#000000", "#F0E442"),
+    *("#882255", "#117733", "#332288", "#999933", "#AA4499", "#44AA99", "#661100", "#888888"),
+]
 #: The run settings the provenance section lists.
 SETTINGS_SHOWN = ("dataset", "model", "methods", "metrics", "quick", "step", "target", "seed", "precision", "device")
 #: The heat map of the overlays: perceptually uniform and colour-blind safe.
