@@ -201,6 +201,8 @@ def test_an_adapter_without_its_library_names_the_extra(name, module, extra, mon
     monkeypatch.setitem(sys.modules, module, None)  # a blocked import, as when the extra is not installed
     with pytest.raises(UsageError, match=rf'pip install "rise-bench\[{extra}\]"'):
         expand_methods([f"rise,{name}"])
+    with pytest.raises(UsageError, match=rf'pip install "rise-bench\[{extra}\]"'):
+        expand_methods([f"smoothgrad:{name}"])  # a wrapped adapter says the same
     image = IMAGENET_SAMPLE / "n01530575_brambling.JPEG"
     result = CliRunner().invoke(app, ["explain", str(image), "--method", name, "--out", str(tmp_path / "out")])
     assert result.exit_code == 2

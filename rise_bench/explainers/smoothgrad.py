@@ -19,7 +19,7 @@ import torch
 from ..errors import UsageError
 from ..seeds import seeded_generator
 from .base import Explainer, chunks
-from .registry import EXPLAINERS, METHOD_RESOLVERS, explainer_class, register_explainer
+from .registry import EXPLAINERS, METHOD_RESOLVERS, expand_methods, explainer_class, register_explainer
 
 PREFIX = "smoothgrad:"
 
@@ -67,7 +67,7 @@ def smoothgrad_class(inner_name: str) -> type[Explainer]:
     name = PREFIX + inner_name
     if name in EXPLAINERS:
         return EXPLAINERS.get(name)
-    inner = explainer_class(inner_name)
+    inner = explainer_class(expand_methods([inner_name])[0])  # the wrapped name's own checks (a missing library)
     if not inner.needs_gradients or inner.baseline:
         gradient_methods = [n for n, c in EXPLAINERS.classes().items() if c.needs_gradients and ":" not in n]
         raise UsageError(
