@@ -43,6 +43,7 @@ def test_evaluate_writes_the_report_and_it_holds_every_entry_and_image(small_run
     assert entries == ["gradcam", "gradient", "center", "random"]  # baselines last, and flagged
     assert [row["baseline"] for row in table["rows"]] == [False, False, True, True]
     assert len(table["headers"]) == 2 and "lower is better" in table["headers"][0]
+    assert table["passes"] and [row["passes"] for row in table["rows"]] == ["1", "1", "0", "0"]  # the cost column
     assert context["columns"] == entries
     assert len(context["gallery"]) == 3 and all(len(row.cells) == 4 for row in context["gallery"])
     data = json.loads(context["data_json"])

@@ -38,7 +38,7 @@ from ..images import normalise_for_display, overlay
 from .compare import comparison_table
 from .plots import gallery_notes, maps_by_sample, plot_curves, plot_depth_curves, sample_image, sample_scores
 from .reliability import RELIABILITY_MEANING, reliability_table
-from .summary import baselines_last, entries, is_baseline_entry, metric_of, read_results, summarise
+from .summary import baselines_last, entries, forward_passes, is_baseline_entry, metric_of, read_results, summarise
 from .tables import column_header, estimate_text, small_n_note
 
 #: Side of the gallery's thumbnails (pixels) and their JPEG quality: about 5 kB each.
@@ -128,8 +128,10 @@ def provenance(sources: Sequence[str]) -> list[dict]:
 
 
 def summary_tables(rows: pd.DataFrame, seed: int) -> list[dict]:
-    """Per (data set, model): headers and rows of value [CI], rank and p against the best; baselines last."""
+    """Per (data set, model): headers and rows of value [CI], rank and p against the best, and each entry's
+    forward passes per image when its rows record them; baselines last."""
     table = comparison_table(rows, seed)
+    passes = forward_passes(rows)
     out = []
     for (dataset, model), group in table.groupby(["dataset", "model"], sort=False):
         columns = list(dict.fromkeys(zip(group.metric, group.subset, strict=True)))
@@ -152,12 +154,14 @@ def summary_tables(rows: pd.DataFrame, seed: int) -> list[dict]:
                     detail += f", p={r.p_vs_best:.2g}"
                 cells.append({"text": estimate_text(r["mean"], r.ci_low, r.ci_high), "detail": detail,
                               "best": rank == 1})  # fmt: skip
-            body.append({"entry": entry, "baseline": is_baseline_entry(entry), "cells": cells})
+            cost = f"{passes[entry]:,.0f}" if entry in passes else ""
+            body.append({"entry": entry, "baseline": is_baseline_entry(entry), "cells": cells, "passes": cost})
         out.append(
             {
                 "dataset": dataset,
                 "model": model,
                 "headers": [column_header(m, s) for m, s in columns],
+                "passes": any(row["passes"] for row in body),
                 "rows": body,
                 "note": small_n_note(group.n),
                 "notes": sorted({f"{r.method}, {r.metric}: {r.note}." for r in group.itertuples() if r.note}),
