@@ -32,8 +32,6 @@ import pandas as pd
 import torch
 
 import rise_bench
-from rise_bench.explainers.masking import masked_scores
-from rise_bench.explainers.rise import RiseMasks
 from rise_bench.images import read_image
 from rise_bench.metrics.deletion import deletion
 from rise_bench.metrics.insertion import insertion
@@ -60,16 +58,10 @@ def settings(tolerances: list[float], check_every: int) -> list[tuple[str, str, 
 def rise_prefix_maps(model, image, target, batch_size) -> tuple[dict[int, torch.Tensor], float]:
     """RISE maps after 500, 1000, 2000 and 4000 masks from one pass over 4000 masks, and the seconds it took."""
     explainer = rise_bench.create_explainer("rise", num_masks=max(RISE_PREFIXES))
-    masks = RiseMasks(explainer.params, tuple(image.shape[-2:]), image.device)
     execution = rise_bench.explainers.Execution(batch_size)
-    total = torch.zeros(1, image.shape[-2] * image.shape[-1], device=image.device)
-    maps, started = {}, time.perf_counter()
-    for start, stop in zip((0, *RISE_PREFIXES[:-1]), RISE_PREFIXES, strict=True):
-        for first, last, batch, scores in masked_scores(
-            model, image[0], torch.tensor([target]), masks, "softmax", execution, start, stop
-        ):
-            total += scores.T @ batch.reshape(last - first, -1)
-        maps[stop] = (total / (stop * explainer.params.keep_prob)).view(image.shape[-2:]).clone()
+    started = time.perf_counter()
+    running = explainer.running_maps(model, image[0], torch.tensor([target]), RISE_PREFIXES, execution)
+    maps = {stop: saliency.view(image.shape[-2:]).clone() for stop, saliency in running}
     return maps, time.perf_counter() - started
 
 

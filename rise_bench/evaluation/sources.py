@@ -89,11 +89,12 @@ class ExplainerSource(MapSource):
 class SavedMaps(MapSource):
     """Maps saved elsewhere as ``ROOT/<method>/<sample>.npy`` (see ``artifacts.py``)."""
 
+    counts_passes = False
+
     def __init__(self, root: Path, name: str) -> None:
         self.root = root
         self.name = name
         self.params_hash = "maps-" + short_hash(str(root.resolve()))
-        self.counts_passes = False
 
     def maps(self, model, image, targets, names, sample, batch_size, progress=None):
         return load_maps(self.root, self.name, sample.id, names, tuple(image.shape[-2:])).to(image.device)

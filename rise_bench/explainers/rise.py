@@ -15,6 +15,7 @@ exceeds ``1 - tolerance`` at two consecutive checks for every target of the imag
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -120,47 +121,57 @@ class Rise(Explainer):
 
     def _explain(self, model, images, targets, seeds, execution):
         batch, _, height, width = images.shape
-        masks = self._masks((height, width), images.device)
-        maps = [self._explain_one(model, images[i], targets[i], masks, (i, batch), execution) for i in range(batch)]
+        maps = [self._explain_one(model, images[i], targets[i], (i, batch), execution) for i in range(batch)]
         return torch.stack(maps).view(batch, targets.shape[1], height, width)
 
-    def _explain_one(self, model, image, targets, masks: RiseMasks, position, execution) -> torch.Tensor:
-        """``[T,H*W]`` map of one image: all masks, or (adaptive) until the map has converged."""
-        params: RiseParams = self.params
+    def running_maps(
+        self, model, image, targets, stops, execution, position=(0, 1)
+    ) -> Iterator[tuple[int, torch.Tensor]]:
+        """``(n, [T,H*W] map of the first n masks)`` for each n of the increasing ``stops``, from one pass.
+
+        Args:
+            image: one normalised ``[3,H,W]`` image; ``targets``: its ``[T]`` classes.
+            stops: mask counts, increasing, at most ``num_masks``.
+            position: ``(index, batch)`` of the image in its call, for progress.
+        """
+        masks = self._masks(tuple(image.shape[-2:]), image.device)
         count = len(masks)
         index, batch = position
-        segment = params.check_every if params.tolerance is not None else count
-        saliency = torch.zeros(targets.numel(), image.shape[-2] * image.shape[-1], device=image.device)
-        previous, streak, used = None, 0, count
-        for start in range(0, count, segment):
-            stop = min(count, start + segment)
+        sums = torch.zeros(targets.numel(), image.shape[-2] * image.shape[-1], device=image.device)
+        start = 0
+        for stop in stops:
             report = (index * count + start, batch * count)
             for first, last, mask_batch, scores in masked_scores(
-                model, image, targets, masks, params.score, execution, start, stop, report
+                model, image, targets, masks, self.params.score, execution, start, stop, report
             ):
-                saliency += scores.T @ mask_batch.reshape(last - first, -1)
+                sums += scores.T @ mask_batch.reshape(last - first, -1)
+            yield stop, sums / (stop * self.params.keep_prob)
+            start = stop
+
+    def _explain_one(self, model, image, targets, position, execution) -> torch.Tensor:
+        """``[T,H*W]`` map of one image: all masks, or (adaptive) until the map has converged."""
+        params: RiseParams = self.params
+        count = params.num_masks
+        if params.tolerance is None:
+            stops = [count]
+        else:
+            stops = [*range(params.check_every, count, params.check_every), count]
+        previous, streak = None, 0
+        for stop, saliency in self.running_maps(model, image, targets, stops, execution, position):
             if params.tolerance is None or stop == count:
-                continue
-            current = saliency.clone()
+                return saliency
             if previous is not None:
-                converged = bool((rank_correlation(current, previous) > 1 - params.tolerance).all())
+                converged = bool((rank_correlation(saliency, previous) > 1 - params.tolerance).all())
                 streak = streak + 1 if converged else 0
-            previous = current
             if streak >= 2:
-                used = stop
-                break
-        return saliency / (used * params.keep_prob)
+                return saliency
+            previous = saliency
+        raise AssertionError("unreachable: the last stop is num_masks")
 
 
 def rank_correlation(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """Spearman's rank correlation of each row of ``first`` with the same row of ``second`` (``[T,P]`` -> ``[T]``)."""
+    """Spearman's rank correlation (SciPy's) of each row of ``first`` with the same row of ``second``: ``[T]``."""
+    from scipy.stats import spearmanr
 
-    def ranks(values: torch.Tensor) -> torch.Tensor:
-        order = values.argsort(dim=1)
-        ranked = torch.empty_like(values)
-        positions = torch.arange(values.shape[1], device=values.device, dtype=values.dtype)
-        ranked.scatter_(1, order, positions.expand_as(values))
-        return ranked - ranked.mean(dim=1, keepdim=True)
-
-    a, b = ranks(first.double()), ranks(second.double())
-    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-300)
+    pairs = zip(first.double().cpu().numpy(), second.double().cpu().numpy(), strict=True)
+    return torch.tensor([float(spearmanr(a, b).statistic) for a, b in pairs], dtype=torch.float64)
