@@ -2,7 +2,8 @@
 
 Every method spends its time in the model's forward passes, so the best batch size is the
 one with the lowest time per image for plain forward passes on this model, device,
-precision and thread count. ``find_batch_size`` tries 1, 2, 4, ... (stopping once larger
+precision, scoring backend (``backends.py``: the gradient-free passes are timed on it) and
+thread count. ``find_batch_size`` tries 1, 2, 4, ... (stopping once larger
 batches are clearly slower, or at the first out-of-memory error) and remembers the answer
 in ``~/.cache/rise-bench/batch-sizes.json`` (``RISE_BENCH_CACHE`` moves that folder), so
 only the first run on a machine pays for the search (a few seconds).
@@ -15,14 +16,14 @@ accelerators.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
 import torch
 
 from .errors import UsageError
-from .files import write_atomic
+from .files import cache_dir, write_atomic
+from .models import scores_only
 
 #: Batch size used on CPUs when none is given.
 DEFAULT_CPU_BATCH_SIZE = 8
@@ -63,8 +64,7 @@ def resolve_batch_size(model, value: int | str | None, log=None) -> int:
 
 
 def _cache_file() -> Path:
-    folder = os.environ.get("RISE_BENCH_CACHE") or Path.home() / ".cache" / "rise-bench"
-    return Path(folder) / "batch-sizes.json"
+    return cache_dir() / "batch-sizes.json"
 
 
 def _cache_key(model) -> str:
@@ -72,7 +72,10 @@ def _cache_key(model) -> str:
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
     threads = torch.get_num_threads() if device.type == "cpu" else 0
     height, width = model.input_size
-    return f"{model.name}|{model.precision}|{where}|threads={threads}|{height}x{width}|torch={torch.__version__}"
+    backend = getattr(model, "backend", "torch").replace(" ", "-")  # each backend has its own best size
+    return (
+        f"{model.name}|{model.precision}|{backend}|{where}|threads={threads}|{height}x{width}|torch={torch.__version__}"
+    )
 
 
 def synchronise(device: torch.device) -> None:
@@ -88,7 +91,7 @@ def time_per_image(model, batch_size: int, min_seconds: float = 0.3, repeats: in
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch_size, 3, *model.input_size, generator=generator).to(model.device)
     best = float("inf")
-    with torch.inference_mode():
+    with torch.inference_mode(), scores_only(model):  # time the backend the gradient-free passes use
         model(images)
         synchronise(model.device)
         spent, runs = 0.0, 0

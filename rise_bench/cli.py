@@ -53,7 +53,38 @@ MethodOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")]
 PrecisionOption = Annotated[
-    str, typer.Option("--precision", help="fp32 or bf16 (autocast; fast only on hardware with bf16 units).")
+    str,
+    typer.Option(
+        "--precision",
+        help="fp32, bf16 (where the CPU has bf16 units or on GPUs; fp32 with a warning elsewhere) or auto (bf16 "
+        "only on OpenVINO with bf16 units).",
+    ),
+]
+BackendOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--backend",
+        help="What runs the gradient-free passes (RISE, LIME, Sobol, HSIC, deletion, insertion, ROAD): auto "
+        "(OpenVINO, then ONNX Runtime, then torch on CPUs; torch on GPUs), torch, openvino or onnxruntime. Default: "
+        "$RISE_BENCH_BACKEND or auto.",
+    ),
+]
+InputSizeOption = Annotated[
+    Optional[str], typer.Option("--input-size", help="ONNX models: input side N or H,W, if the file does not fix it.")
+]
+MeanOption = Annotated[
+    Optional[str], typer.Option("--mean", help="ONNX models: per-channel mean, e.g. 0.5,0.5,0.5 (default: ImageNet's).")
+]
+StdOption = Annotated[
+    Optional[str], typer.Option("--std", help="ONNX models: per-channel std, e.g. 0.5,0.5,0.5 (default: ImageNet's).")
+]
+ClassesOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--classes",
+        help="ONNX models: a file of class names, one per line (default: from the file, or "
+        "ImageNet-1k's for 1000 outputs).",
+    ),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every stochastic method.")]
 BatchOption = Annotated[
@@ -107,6 +138,11 @@ def explain(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path("explanations"),
     device: DeviceOption = "auto",
     precision: PrecisionOption = "fp32",
+    backend: BackendOption = None,
+    input_size: InputSizeOption = None,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    classes: ClassesOption = None,
     seed: SeedOption = 0,
     batch_size: BatchOption = None,
     param: ParamOption = [],  # noqa: B006
@@ -127,7 +163,7 @@ def explain(
     from .batch_size import parse_batch_size, resolve_batch_size
     from .explain import explain_image, output_names
     from .explainers import create_explainers
-    from .models import load_model
+    from .models import is_onnx_file, load_model
     from .parameters import parse_overrides, unused_overrides
 
     demo = not images
@@ -136,7 +172,9 @@ def explain(
         if demo:
             images, quick = [DEMO_IMAGE], True
         batch_size = parse_batch_size(batch_size)
-        explainers = create_explainers(method, param, quick=quick, seed=seed)  # bad methods fail before the model loads
+        explainers = create_explainers(  # bad methods fail before the model loads
+            method, param, quick=quick, seed=seed, gradient_free=is_onnx_file(model)
+        )
         if unused := unused_overrides(parse_overrides(param), list(explainers), "method"):
             warn(unused)
         work = []
@@ -157,7 +195,12 @@ def explain(
             )
         if not quiet:
             err_console.print(f"loading model {model or 'tf_efficientnet_lite0'} ...")
-        classifier = load_model(model, weights, device=device, precision=precision)
+        classifier = load_model(
+            model, weights, device=device, precision=precision, backend=backend, input_size=input_size, mean=mean,
+            std=std, classes=classes, log=warn,
+        )  # fmt: skip
+        if not quiet:
+            err_console.print(f"scoring backend: {classifier.backend} (the gradient-free passes)")
         chosen_batch = resolve_batch_size(classifier, batch_size, log=err_console.print)
         target_index = classifier.class_index(target) if target is not None else None
         with progress_display(quiet) as make_reporter:
@@ -256,7 +299,12 @@ def evaluate(
     ] = None,
     batch_size: BatchOption = None,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32 or bf16.")] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="fp32, bf16 or auto (see explain).")] = None,
+    backend: BackendOption = None,
+    input_size: InputSizeOption = None,
+    mean: MeanOption = None,
+    std: StdOption = None,
+    classes: ClassesOption = None,
     seed: Annotated[
         Optional[int], typer.Option("--seed", help="Seed of stochastic methods and baselines (per sample).")
     ] = None,
@@ -336,6 +384,11 @@ def evaluate(
             batch_size=batch_size,
             device=device,
             precision=precision,
+            backend=backend,
+            input_size=input_size,
+            mean=mean,
+            std=std,
+            classes=classes,
             seed=seed,
             target=target,
             step=step,
@@ -381,14 +434,15 @@ def _print_summary(outcome) -> None:
 
     from .evaluation.results import read_frame
     from .reporting.reliability import reliability_text
-    from .reporting.summary import forward_passes, overall_invalid
+    from .reporting.summary import forward_passes, overall_invalid, scoring_backends
     from .reporting.summary import overall as overall_rows
     from .reporting.tables import baseline_note, small_n_note, summary_grid
 
     summary = pd.read_csv(outcome.out / "summary.csv")
     headers, grid = summary_grid(summary)
     if grid:
-        passes = forward_passes(read_frame(outcome.out / "results.csv", log=lambda line: None))
+        rows = read_frame(outcome.out / "results.csv", log=lambda line: None)
+        passes = forward_passes(rows)
         table = Table(title=f"summary of {outcome.out}/results.csv", title_justify="left")
         table.add_column("method")
         for header in headers:
@@ -399,6 +453,12 @@ def _print_summary(outcome) -> None:
         costs = [f"{method} {passes[method]:,.0f}" for method, _ in grid if method in passes and passes[method] > 0]
         if costs:
             console.print(f"forward passes per image: {', '.join(costs)}", soft_wrap=True)
+        if used := scoring_backends(rows):
+            console.print(
+                f"scoring backend: {', '.join(used)} (gradient-free methods and the metrics' passes; gradient methods "
+                "run on torch)",
+                soft_wrap=True,
+            )
         for note in (baseline_note(summary), small_n_note(overall_rows(summary).n)):
             if note:
                 console.print(note, soft_wrap=True)
@@ -465,7 +525,7 @@ def compare(
     """Put runs side by side: table with CIs, ranks and significance, metric reliability, curves, a gallery and
     a self-contained HTML report (OUT/report.html)."""
     from .files import write_atomic
-    from .reporting.compare import comparison_table, regressions
+    from .reporting.compare import backend_note, comparison_table, regressions
     from .reporting.plots import plot_curves, plot_depth_curves, plot_gallery
     from .reporting.reliability import reliability_table, reliability_text
     from .reporting.report import write_report
@@ -495,13 +555,16 @@ def compare(
             if made  # a plot says True, the report its path (None: nothing to report)
         ]
         console.print(text, soft_wrap=True)
+        baseline_rows = read_results([baseline], log=warn) if baseline is not None else None
+        if note := backend_note(rows, baseline_rows):
+            console.print(note, soft_wrap=True)
         console.print(
             f"wrote {out}/compare.csv, {out}/compare.md, {out}/reliability.csv"
             + "".join(f", {out}/{p}" for p in pictures),
             soft_wrap=True,
         )
         if baseline is not None:
-            problems = regressions(rows, read_results([baseline], log=warn), tolerance, seed)
+            problems = regressions(rows, baseline_rows, tolerance, seed)
             if problems:
                 for line in problems:
                     err_console.print(f"regression: {line}")

@@ -22,7 +22,7 @@ from PIL import Image
 from .explainers import Explainer
 from .files import method_stem, save_array_atomic, write_atomic
 from .images import overlay, read_image, resolve_image_path
-from .models import Classifier
+from .models import Classifier, scores_only
 
 
 @dataclass
@@ -50,7 +50,7 @@ def output_names(sources: Sequence[str]) -> list[str]:
 
 def top_predictions(model: Classifier, image: torch.Tensor, k: int = 5) -> list[tuple[int, str, float]]:
     """(index, name, probability) of the ``k`` most probable classes of one ``[3,H,W]`` image."""
-    with torch.inference_mode():
+    with torch.inference_mode(), scores_only(model):
         probabilities = model.scores(image[None], "softmax")[0]
     values, indices = probabilities.topk(min(k, probabilities.numel()))
     return [(int(i), model.classes[int(i)], float(v)) for v, i in zip(values, indices, strict=True)]
@@ -137,6 +137,7 @@ def explain_image(
         "model": model.name,
         "weights": model.weights,
         "precision": model.precision,
+        "backend": model.backend,
         "input_size": list(model.input_size),
         "top5": [{"index": i, "class": n, "probability": p} for i, n, p in top5],
         "target": {"index": chosen, "class": model.classes[chosen], "probability": probability},

@@ -34,6 +34,11 @@ def atomic_file(path: Path, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+def cache_dir() -> Path:
+    """rise-bench's cache folder: ``$RISE_BENCH_CACHE``, else ``~/.cache/rise-bench``."""
+    return Path(os.environ.get("RISE_BENCH_CACHE") or Path.home() / ".cache" / "rise-bench")
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename."""
     with atomic_file(path) as stream:

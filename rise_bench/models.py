@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import os
 import re
 import socket
@@ -87,6 +88,22 @@ class PassCounter:
         self.count = 0
 
 
+class Scoring:
+    """Where a classifier's gradient-free passes go (shared by classifiers over one network).
+
+    Attributes:
+        scorer: a compiled ONNX export of the network (``backends.Scorer``), or None for torch.
+        active: inside ``Classifier.scores_only()``: passes without gradients go to ``scorer``.
+    """
+
+    def __init__(self, scorer=None) -> None:
+        self.scorer = scorer
+        self.active = False
+
+    def __deepcopy__(self, memo) -> Scoring:
+        return Scoring()  # a copy of the network may be changed (randomised): its export no longer fits
+
+
 class Classifier(nn.Module):
     """A classifier with its preprocessing, class names and Grad-CAM layer.
 
@@ -103,7 +120,13 @@ class Classifier(nn.Module):
         weights: where the weights came from (file, package or library tag).
         channels_last: store conv weights and run inputs channels-last (faster convolutions
             on CPUs and GPUs; results equal up to float rounding).
+
+    ``scoring.scorer``, when set (``load_model``'s ``backend``), runs the passes made inside
+    ``scores_only()`` without gradients; every other pass runs ``net`` in PyTorch.
     """
+
+    #: Whether gradients flow through the model (False for an ONNX file run as a black box).
+    differentiable: bool = True
 
     def __init__(
         self,
@@ -142,12 +165,37 @@ class Classifier(nn.Module):
         self.weights = weights
         #: Images forwarded so far, one count per image per pass (shared with classifiers over the same net).
         self.pass_counter = PassCounter()
+        #: The backend of the gradient-free passes (shared with classifiers over the same net).
+        self.scoring = Scoring()
         self.eval()
 
     # -- properties -------------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next(self.net.parameters()).device
+        tensor = next(itertools.chain(self.net.parameters(), self.net.buffers()), None)
+        return tensor.device if tensor is not None else torch.device("cpu")
+
+    @property
+    def backend(self) -> str:
+        """What runs the gradient-free passes: ``torch``, ``openvino``, ``onnxruntime`` (``... bf16`` in bf16)."""
+        scorer = self.scoring.scorer or getattr(self.net, "scorer", None)
+        if scorer is not None:
+            return scorer.describe()
+        return "torch" + (" bf16" if self.precision == "bf16" else "")
+
+    @contextlib.contextmanager
+    def scores_only(self):
+        """Passes inside this block without gradients may run on the scoring backend (``backends.py``).
+
+        For code that needs a model's scores and nothing else: no gradients, no hooks on
+        its layers (black-box methods' sampling, the causal metrics' curves).
+        """
+        saved = self.scoring.active
+        self.scoring.active = True
+        try:
+            yield self
+        finally:
+            self.scoring.active = saved
 
     @property
     def num_classes(self) -> int:
@@ -161,6 +209,8 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images ``[B,3,H,W]`` -> float32 logits ``[B,K]``."""
         self.pass_counter.count += int(x.shape[0]) if x.dim() == 4 else 1
+        if self.scoring.active and self.scoring.scorer is not None and not torch.is_grad_enabled():
+            return self.scoring.scorer(x)
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(x.device, self.precision):
@@ -546,26 +596,49 @@ def load_model(
     weights: str | os.PathLike | None = None,
     device: str | torch.device = "auto",
     precision: str = "fp32",
+    backend: str | None = None,
+    *,
+    input_size: int | Sequence[int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    classes: str | os.PathLike | Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> Classifier:
-    """Build a classifier by name with pretrained (or given) weights.
+    """Build a classifier by name with pretrained (or given) weights, or from an ONNX file.
 
     Args:
-        name: torchvision or timm model name; ``timm/NAME`` forces timm; None gives
+        name: torchvision or timm model name; ``timm/NAME`` forces timm; a path ending in
+            ``.onnx`` runs that file as a black box (``onnx_model.py``); None gives
             ``DEFAULT_MODEL`` with its packaged ImageNet weights.
         weights: a local checkpoint (state dict, loaded with ``weights_only=True``), or a
             torchvision weights tag such as ``IMAGENET1K_V1``; None: the library's
             pretrained weights (packaged, cached, or downloaded when online).
         device: ``auto|cpu|cuda|cuda:N|mps``.
-        precision: ``fp32`` or ``bf16`` (autocast).
+        precision: ``fp32``, ``bf16`` (where the hardware has bf16 units; fp32 with a
+            warning elsewhere) or ``auto`` (``backends.resolve_precision``).
+        backend: what runs the gradient-free passes: ``auto`` (OpenVINO, then ONNX Runtime,
+            then torch on CPUs; torch on GPUs), ``torch``, ``openvino`` or ``onnxruntime``;
+            None: ``$RISE_BENCH_BACKEND`` or ``auto`` (``backends.py``).
+        input_size, mean, std, classes: for an ONNX file, when it does not carry them
+            (``classes``: a file with one name per line, or the names).
+        log: hears one-line notes (a fallback to torch, bf16 run as fp32).
 
     Raises:
-        UsageError: unknown model name, device or precision.
+        UsageError: unknown model name, device, precision or backend; a backend not installed.
         ModelError: weights missing offline, unreadable or not fitting the model.
     """
+    from . import backends
+
+    say = log or (lambda line: None)
     name = name or DEFAULT_MODEL
     torch_device = resolve_device(device)
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision '{precision}'; use {' or '.join(PRECISIONS)}")
+    if is_onnx_file(name):  # an ONNX file cannot run on torch: only a backend named here can refuse it
+        backend = backends.check_backend(backend or backends.AUTO)
+        return _load_onnx(name, torch_device, precision, backend, input_size, mean, std, classes, say)
+    backend = backends.check_backend(backend or backends.default_backend())
+    if any(value is not None for value in (input_size, mean, std, classes)):
+        raise UsageError("--input-size, --mean, --std and --classes describe an ONNX file; a named model has its own")
+    backends.resolve_precision(precision, torch_device, backends.TORCH)  # an unknown precision fails before loading
     library, bare = resolve_name(name)
     weights = None if weights is None else str(weights)
     if library == "torchvision":
@@ -590,6 +663,10 @@ def load_model(
         bare = name if name.startswith("timm/") else bare
     net.eval()
     cam_layer, cam_reshape = _cam_layer(net, library, input_size)
+    net.to(torch_device)
+    scorer, chosen = backends.attach_backend(net, bare, input_size, torch_device, backend, precision, say)
+    if chosen.note:
+        say(chosen.note)
     classifier = Classifier(
         net,
         name=bare,
@@ -600,10 +677,48 @@ def load_model(
         interpolation=interpolation,
         cam_layer=cam_layer,
         cam_reshape=cam_reshape,
-        precision=precision,
+        precision=chosen.torch,
         weights=source,
     )
+    classifier.scoring.scorer = scorer
     return classifier.to(torch_device)
+
+
+def _load_onnx(path, device, precision, backend, input_size, mean, std, classes, say) -> Classifier:
+    """An ONNX file as a gradient-free classifier (``onnx_model.py``)."""
+    from . import backends
+    from .onnx_model import open_onnx_model
+
+    if backend == backends.TORCH:
+        raise UsageError("an ONNX model runs on openvino or onnxruntime, not torch: use --backend auto")
+    net, info = open_onnx_model(path, device, backend, precision, input_size, mean, std, classes, say)
+    count = info.num_classes
+    names = info.classes or (_imagenet_names() if count == 1000 else [f"class_{i}" for i in range(count)])
+    classifier = Classifier(
+        net,
+        name=Path(path).name,
+        classes=names,
+        input_size=info.input_size,
+        mean=info.mean,
+        std=info.std,
+        interpolation=info.interpolation,
+        precision="fp32",
+        weights=str(path),
+        channels_last=False,
+    )
+    classifier.differentiable = False
+    return classifier.to(device)
+
+
+def is_onnx_file(name: str | os.PathLike | None) -> bool:
+    """Whether a ``--model`` names an ONNX file (run as a black box, without gradients)."""
+    return name is not None and str(name).lower().endswith(".onnx")
+
+
+def scores_only(model):
+    """``model.scores_only()`` where the model has it (a ``Classifier``), else a block that changes nothing."""
+    method = getattr(model, "scores_only", None)
+    return method() if method is not None else contextlib.nullcontext()
 
 
 def _num_outputs(net: nn.Module) -> int:
@@ -647,6 +762,8 @@ class MappedClassifier(Classifier):
             groups[list(members), column] = 1.0
         self.register_buffer("groups", groups.to(base.device))
         self.pass_counter = base.pass_counter  # one network, one count
+        self.scoring = base.scoring  # and one backend
+        self.differentiable = base.differentiable
         self.class_map = {name: list(members) for name, members in class_map.items()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,11 @@ import pytest
 from rise_bench.models import Classifier
 
 from .helpers import IMAGENET_SAMPLE, make_region_model
+
+# The tests pin PyTorch in fp32 (the README's promise for reference values); tests/test_backends.py asks for the fast
+# backends by name. One cache per test session: the ONNX exports happen once, and a developer's cache is left alone.
+os.environ["RISE_BENCH_BACKEND"] = "torch"
+os.environ["RISE_BENCH_CACHE"] = tempfile.mkdtemp(prefix="rise-bench-test-cache-")
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,10 @@ LAYERS = [
     ["rise_bench.parameters"],
     ["rise_bench.registry"],
     ["rise_bench.images"],
-    ["rise_bench.models", "rise_bench.batch_size"],
+    ["rise_bench.backends"],
+    ["rise_bench.onnx_model"],
+    ["rise_bench.models"],
+    ["rise_bench.batch_size"],
     ["rise_bench.datasets"],
     ["rise_bench.explainers", "rise_bench.metrics"],
     [

@@ -82,7 +82,7 @@ def synthetic_run(out: Path, images: int, methods: list[str]) -> None:
             save_maps(out, method, sample, torch.from_numpy(maps), ["label"], str(file))
             save_curves(out, method, sample, {"deletion": rng.random(29), "insertion": rng.random(29)})
             for metric in ("deletion", "insertion"):
-                lines.append(f"r,imagenet,{sample},m,{method},{metric},label,all,{rng.random():.4f},h,0.1,p,100")
+                lines.append(f"r,imagenet,{sample},m,{method},{metric},label,all,{rng.random():.4f},h,0.1,p,100,torch")
     (out / "results.csv").write_text("\n".join(lines) + "\n")
 
 

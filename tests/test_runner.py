@@ -163,7 +163,7 @@ def test_compare_tells_apart_one_method_run_with_two_settings(tmp_path):
     for name, params_hash, metric_params in (("small", "aaa", "m1"), ("large", "bbb", "m1"), ("coarse", "aaa", "m2")):
         folder = tmp_path / name
         folder.mkdir()
-        pd.DataFrame([row + [params_hash, 1.0, metric_params, 1000]], columns=COLUMNS).to_csv(
+        pd.DataFrame([row + [params_hash, 1.0, metric_params, 1000, "torch"]], columns=COLUMNS).to_csv(
             folder / "results.csv", index=False
         )
     combined = read_results([tmp_path / "small", tmp_path / "large", tmp_path / "coarse"])
@@ -354,9 +354,9 @@ def test_progress_shows_the_total_at_once_a_bar_per_method_and_skips_resumed_sam
     )
     run = recorder.calls["evaluate imagenet"]
     assert run[0] == (0, 2) and run[-2:] == [(2, 2), "finish"]
-    assert told[0] == "loading model tf_efficientnet_lite0 ..." and told[1].startswith(
-        "evaluating 2 samples x 4 methods"
-    )
+    assert told[0] == "loading model tf_efficientnet_lite0 ..."
+    assert told[1] == "scoring backend: torch (the gradient-free passes)"  # the suite pins torch (conftest.py)
+    assert told[2].startswith("evaluating 2 samples x 4 methods")
     nested = recorder.calls["  gradcam on n01440764_tench"]
     assert nested[-2] == (1, 1) and nested[-1] == "finish"  # Grad-CAM's own progress, then removed
     again = Recorder()

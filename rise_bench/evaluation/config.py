@@ -47,6 +47,11 @@ class RunConfig:
         batch_size: images per forward pass, ``auto``, or None (8 on CPUs, auto elsewhere;
             see ``rise_bench.batch_size``).
         device, precision, seed: as for ``explain``.
+        backend: what runs the gradient-free passes: auto, torch, openvino or onnxruntime
+            (None: ``$RISE_BENCH_BACKEND`` or auto; ``rise_bench.backends``). An execution
+            knob: results on other backends keep their keys.
+        input_size, mean, std, classes: for an ONNX ``model`` that does not carry them
+            (``rise_bench.onnx_model``).
         target: ``top1`` (the model's prediction, the paper's choice) or ``label``.
         step: shorthand for the ``step`` parameter of every selected metric that has one
             (deletion and insertion: pixels per step; default: the input width).
@@ -78,6 +83,11 @@ class RunConfig:
     batch_size: int | str | None = None
     device: str = "auto"
     precision: str = "fp32"
+    backend: str | None = None
+    input_size: int | str | None = None
+    mean: list[float] | str | None = None
+    std: list[float] | str | None = None
+    classes: str | None = None
     seed: int = 0
     target: str = "top1"
     step: int | None = None

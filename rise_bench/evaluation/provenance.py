@@ -39,6 +39,7 @@ def provenance(model, device: torch.device) -> dict[str, Any]:
         },
         "threads": torch.get_num_threads(),
         "precision": model.precision,
+        "backend": model.backend,
     }
 
 

@@ -54,7 +54,7 @@ BASE_COLUMNS = [
     "seconds",
 ]
 #: Optional columns, appended in this order, and the value that fills them in older files.
-OPTIONAL_COLUMNS = {"metric_params": "", "forward_passes": ""}
+OPTIONAL_COLUMNS = {"metric_params": "", "forward_passes": "", "backend": ""}
 COLUMNS = BASE_COLUMNS + list(OPTIONAL_COLUMNS)
 #: What a finished result is keyed by (for --resume and compare).
 RESUME_KEY = ("sample_id", "model", "method", "metric", "params_hash", "metric_params")
@@ -82,6 +82,9 @@ class ResultRow:
     metric_params: str = ""
     #: Images the explanation sent through the model (its cost); empty for saved maps and classifier rows.
     forward_passes: int | str = ""
+    #: What ran the gradient-free passes (``torch``, ``openvino``, ``onnxruntime bf16``...; ``backends.py``);
+    #: an execution knob, not part of the key.
+    backend: str = ""
 
     def cells(self) -> list:
         return list(astuple(self))

@@ -30,7 +30,7 @@ from ..errors import RiseBenchError, UsageError
 from ..explainers.registry import EXPLAINERS
 from ..files import write_atomic
 from ..metrics.base import INVALID, SampleContext, Score, Scores, list_metrics, metric_class, select_metrics
-from ..models import load_model
+from ..models import is_onnx_file, load_model
 from ..parameters import Override, check_overrides, parse_overrides, unused_overrides
 from ..reporting.outputs import write_outputs
 from .artifacts import save_curves, save_maps
@@ -77,7 +77,9 @@ class Evaluation:
         self.dataset.subset(config.limit, config.ids, config.sample, config.seed)
         self.dataset.warn = log
         step = [Override(None, "step", str(config.step), "--step")] if config.step is not None else []  # shorthand
-        self.metrics = select_metrics(config.metrics, self.dataset.localised, self.dataset.name, overrides + step)
+        self.metrics = select_metrics(
+            config.metrics, self.dataset.localised, self.dataset.name, overrides + step, is_onnx_file(config.model)
+        )
         for name, metric in self.metrics.items():
             if metric.re_explains and config.maps:
                 raise UsageError(f"metric '{name}' re-explains with the method: it cannot score saved maps (--maps)")
@@ -88,6 +90,7 @@ class Evaluation:
             seed=config.seed,
             baselines=config.baselines,
             maps=config.maps,
+            gradient_free=is_onnx_file(config.model),
         )
         owners = {**EXPLAINERS.classes(), **{name: metric_class(name) for name in list_metrics()}}
         selected = [s.name for s in self.sources] + list(self.metrics)
@@ -101,8 +104,11 @@ class Evaluation:
             read_header(self.session.results_path())  # not a results file: say so before the model loads
         self.status(f"loading model {config.model or 'tf_efficientnet_lite0'} ...")
         self.model = load_model(
-            config.model, config.weights, device=self.session.device(config.device), precision=config.precision
-        )
+            config.model, config.weights, device=self.session.device(config.device), precision=config.precision,
+            backend=config.backend, input_size=config.input_size, mean=config.mean, std=config.std,
+            classes=config.classes, log=log,
+        )  # fmt: skip
+        self.status(f"scoring backend: {self.model.backend} (the gradient-free passes)")
         self.batch_size = resolve_batch_size(self.model, config.batch_size, log=log)
         self.annotated_model, self.scorable = None, frozenset()
         if any(m.needs_ground_truth for m in self.metrics.values()):
@@ -225,7 +231,7 @@ class Evaluation:
                         explain=explain if metric.re_explains else None,
                     )
                 head = (run_id, self.dataset.name, sample.id, self.model.name, source.name, name)
-                tail = (source.params_hash, seconds, metric.params_hash(), passes)
+                tail = (source.params_hash, seconds, metric.params_hash(), passes, self.model.backend)
                 rows += [ResultRow(*head, score.target, score.subset, score.value, *tail) for score in scores.rows]
                 if scores.curve is not None:
                     curves[name] = scores.curve

@@ -154,11 +154,16 @@ def build_sources(
     seed: int,
     baselines: bool,
     maps: str | None = None,
+    gradient_free: bool = False,
 ) -> list[MapSource]:
     """The sources of a run: explainers (or saved maps), then the baselines (unless ``baselines`` is False).
 
+    ``gradient_free``: the model gives no gradients (an ONNX file): ``all`` is every
+    gradient-free method and a gradient method is an error (``expand_methods``).
+
     Raises:
-        UsageError: an unknown method or a missing ``maps`` folder.
+        UsageError: an unknown method, a gradient method on a model without gradients, or a
+            missing ``maps`` folder.
     """
     if maps is not None:
         folder = Path(maps)
@@ -170,7 +175,9 @@ def build_sources(
         sources: list[MapSource] = [SavedMaps(folder, name) for name in names]
     else:
         presets = (lambda cls: cls.quick_params) if quick else None
-        explainers = EXPLAINERS.create(expand_methods(methods), overrides, presets=presets, common={"seed": seed})
+        explainers = EXPLAINERS.create(
+            expand_methods(methods, gradient_free), overrides, presets=presets, common={"seed": seed}
+        )
         sources = [ExplainerSource(e, seed) for e in explainers.values()]
     if baselines:
         taken = {s.name for s in sources}

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..models import ScoreKind
+from ..models import ScoreKind, scores_only
 from ..seeds import seeded_generator
 from .base import Explainer, ExplainerParams, chunks
 from .registry import register_explainer
@@ -113,7 +113,8 @@ class Lime(Explainer):
             for start, stop in chunks(params.num_samples, execution.batch_size):
                 keep = on_off[start:stop][:, segments].to(image.dtype)[:, None]
                 perturbed = image[None] * keep + hidden[None] * (1 - keep)
-                values[start:stop] = model.scores(perturbed, params.score)[:, targets]
+                with scores_only(model):  # the fast backend may run LIME's samples
+                    values[start:stop] = model.scores(perturbed, params.score)[:, targets]
                 execution.report(index * params.num_samples + stop, batch * params.num_samples)
         kept = on_off.double().sum(1)
         distance = torch.where(kept > 0, 1 - torch.sqrt(kept / count), torch.ones_like(kept))

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models import scores_only
 from .base import Execution, Explainer, chunks
 
 
@@ -87,7 +88,8 @@ def masked_scores(
         for first, last in chunks(stop - start, execution.batch_size):
             first, last = first + start, last + start
             mask_batch = masks.batch(first, last)
-            scores = model.scores(image[None] * mask_batch[:, None].to(image.dtype), kind)[:, targets]
+            with scores_only(model):  # no gradients, no hooks: the fast backend may run these passes
+                scores = model.scores(image[None] * mask_batch[:, None].to(image.dtype), kind)[:, targets]
             execution.report(done + last - start, total)
             yield first, last, mask_batch, scores.float()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import UsageError
 from ..parameters import check_overrides, parse_overrides
 from ..registry import Registry
 from .base import Explainer
@@ -57,17 +58,34 @@ def create_explainer(name: str, **params: Any) -> Explainer:
     return explainer_class(name)(**params)
 
 
-def expand_methods(names: Sequence[str]) -> list[str]:
+def gradient_free_methods(adapters: bool = True) -> list[str]:
+    """The methods that need only a model's scores (``needs_gradients`` False): those an ONNX model supports."""
+    return [n for n in list_explainers(baselines=False, adapters=adapters) if not EXPLAINERS.get(n).needs_gradients]
+
+
+def expand_methods(names: Sequence[str], gradient_free: bool = False) -> list[str]:
     """Method names from repeatable, comma-separated options; ``all`` means every native method (no baselines,
     no adapters to other libraries: those are named one by one).
 
+    With ``gradient_free`` (a model without gradients, such as an ONNX file), ``all`` means
+    every native gradient-free method, and naming another method is an error.
+
     Raises:
-        UsageError: an unknown method name.
+        UsageError: an unknown method name, or one that needs gradients when ``gradient_free``.
     """
     items = list(names)
     for resolve in METHOD_RESOLVERS:
         items = resolve(items)
-    return EXPLAINERS.expand(items, list_explainers(baselines=False, adapters=False))
+    everything = gradient_free_methods(adapters=False) if gradient_free else None
+    methods = EXPLAINERS.expand(items, everything or list_explainers(baselines=False, adapters=False))
+    if gradient_free:
+        needing = [m for m in methods if EXPLAINERS.get(m).needs_gradients]
+        if needing:
+            raise UsageError(
+                f"{', '.join(needing)} need{'s' if len(needing) == 1 else ''} gradients, which an ONNX model does "
+                f"not give; methods that work on it: {', '.join(gradient_free_methods())}"
+            )
+    return methods
 
 
 def create_explainers(
@@ -76,6 +94,7 @@ def create_explainers(
     quick: bool = False,
     seed: int | None = None,
     validate: bool = True,
+    gradient_free: bool = False,
 ) -> dict[str, Explainer]:
     """Explainers for ``names`` (see ``expand_methods``) with ``--param`` overrides.
 
@@ -86,11 +105,12 @@ def create_explainers(
         seed: the run's seed: the default of every method's ``seed`` parameter.
         validate: check the overrides against the methods (off when the caller checked
             them against methods and metrics together).
+        gradient_free: the model gives no gradients (see ``expand_methods``).
 
     Raises:
         UsageError: unknown method or parameter, or a bad value.
     """
-    methods = expand_methods(names)
+    methods = expand_methods(names, gradient_free)
     parsed = parse_overrides(overrides)
     if validate:
         check_overrides(parsed, EXPLAINERS.classes(), methods, "method")

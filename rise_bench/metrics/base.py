@@ -38,6 +38,7 @@ import torch
 
 from ..datasets.base import Sample
 from ..errors import UsageError
+from ..models import scores_only
 from ..parameters import Configurable, Override, check_overrides, parse_overrides
 from ..registry import Registry
 
@@ -110,7 +111,7 @@ class SampleContext:
         """
         images = {metric.name: metric.references(image) for metric in metrics}
         images = {name: batch for name, batch in images.items() if batch is not None}
-        with torch.inference_mode():
+        with torch.inference_mode(), scores_only(model):
             probabilities = model.scores(torch.cat([image, *images.values()]), "softmax")
         references, offset = {}, 1
         for name, batch in images.items():
@@ -189,6 +190,8 @@ class Metric(Configurable, ABC):
     needs_ground_truth: ClassVar[bool] = False
     #: Calls ``explain`` again (e.g. on a modified model or input).
     re_explains: ClassVar[bool] = False
+    #: Changes the model's weights (on a copy): needs a PyTorch model, not an ONNX file.
+    changes_model: ClassVar[bool] = False
     #: In the default selection (of the localisation metrics on a data set with boxes or
     #: masks, of the others elsewhere).
     default: ClassVar[bool] = True
@@ -298,17 +301,26 @@ def expand_metrics(names: Sequence[str]) -> list[str]:
 
 
 def select_metrics(
-    names: Sequence[str] | None, localised: bool, dataset: str, overrides: Sequence[Override] = ()
+    names: Sequence[str] | None,
+    localised: bool,
+    dataset: str,
+    overrides: Sequence[Override] = (),
+    black_box: bool = False,
 ) -> dict[str, Metric]:
     """A run's metrics: ``names`` (or the defaults for the data set) with their ``--param`` values.
 
+    ``black_box``: the model is an ONNX file, whose weights cannot be changed.
+
     Raises:
-        UsageError: an unknown metric, or one that needs boxes or masks on a data set without them.
+        UsageError: an unknown metric, one that needs boxes or masks on a data set without
+            them, or one that changes the model's weights on a black box.
     """
     chosen = expand_metrics(names) if names else default_metrics(localised)
     for name in chosen:
         if metric_class(name).needs_ground_truth and not localised:
             raise UsageError(f"metric '{name}' needs boxes or masks: data set '{dataset}' has none (use voc or coco)")
+        if metric_class(name).changes_model and black_box:
+            raise UsageError(f"metric '{name}' changes the model's weights: it needs a PyTorch model, not an ONNX file")
     return METRICS.create(chosen, overrides)
 
 

@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import torch
 
+from ..models import scores_only
 from .base import Metric, MetricParams, Preparation, SampleContext, Score, Scores
 
 
@@ -110,7 +111,8 @@ def causal_curves(
             for chunk in points.split(batch_size):
                 moved = (ranks[None] < changed[chunk][:, None, None])[:, None]
                 perturbed = torch.where(moved, finish[index : index + 1], start[index : index + 1])
-                curves[index, chunk] = model.scores(perturbed, "softmax")[:, targets[index]]
+                with scores_only(model):  # the fast backend may run the curve's passes
+                    curves[index, chunk] = model.scores(perturbed, "softmax")[:, targets[index]]
     return curves
 
 

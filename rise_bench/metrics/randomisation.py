@@ -135,6 +135,7 @@ class Randomisation(Metric):
     direction = LOWER
     category = "sanity"
     re_explains = True
+    changes_model = True
     default = False
     counted_subsets = ("constant", "invalid")
     detail_prefix = "step"

@@ -32,6 +32,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..models import scores_only
 from ..seeds import derive_seed, seeded_generator
 from .base import HIGHER, LOWER, Metric, MetricParams, Preparation, SampleContext, Score, Scores, register_metric
 from .curves import check_inputs, pixel_ranks
@@ -100,7 +101,8 @@ def road_curves(
     with torch.inference_mode():
         for chunk in torch.arange(steps, device=device).split(max(1, batch_size)):
             imputed = impute(image.expand(len(chunk), -1, -1, -1), masks[chunk], noise, draws[chunk])
-            curve[chunk] = model.scores(imputed, "softmax")[:, int(target)]
+            with scores_only(model):  # the fast backend may run the curve's passes
+                curve[chunk] = model.scores(imputed, "softmax")[:, int(target)]
     return curve
 
 

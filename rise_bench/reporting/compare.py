@@ -80,6 +80,28 @@ def comparison_table(rows: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(out, columns=COMPARISON_COLUMNS)
 
 
+def backend_note(rows: pd.DataFrame, baseline: pd.DataFrame | None = None) -> str:
+    """One line when the compared runs (and the baseline) scored on different backends, else ''.
+
+    The backend is an execution knob outside the results' key: fp32 backends agree with
+    torch within 1e-3 AUC and bf16 within 0.01 (the agreement tests), so small differences
+    between such runs may come from the backend rather than the method.
+    """
+    frames = [rows] + ([baseline] if baseline is not None else [])
+    per_run: dict[str, list[str]] = {}
+    for frame in frames:
+        scored = frame[(frame.method != CLASSIFIER) & frame.backend.fillna("").astype(str).ne("")]
+        for source, group in scored.groupby("source"):
+            per_run[str(source)] = sorted(set(group.backend.astype(str)))
+    if len({tuple(v) for v in per_run.values()}) <= 1:
+        return ""
+    described = "; ".join(f"{source}: {', '.join(names)}" for source, names in per_run.items())
+    return (
+        f"note: these runs scored their gradient-free passes on different backends ({described}); fp32 backends "
+        "agree within 1e-3 AUC and bf16 within 0.01, so differences that small may be the backend's"
+    )
+
+
 def regressions(current: pd.DataFrame, baseline: pd.DataFrame, tolerance: float, seed: int = 0) -> list[str]:
     """(method, metric, subset) whose value moved beyond ``tolerance`` from the baseline, or vanished."""
 

@@ -25,7 +25,7 @@ from ..metrics.base import INVALID, METRICS, Metric, list_metrics
 BOOTSTRAP_SAMPLES = 1000
 SUMMARY_COLUMNS = ["method", "metric", "subset", "class", "value", "ci_low", "ci_high", "n"]
 #: What tells two settings of one (method, metric) apart.
-SETTINGS = ["params_hash", "metric_params"]
+SETTINGS = ["params_hash", "metric_params", "backend"]
 #: What a result is about, besides its settings.
 IDENTITY = ["sample_id", "dataset", "model", "method", "metric"]
 
@@ -193,6 +193,12 @@ def forward_passes(rows: pd.DataFrame) -> dict[str, float]:
         return {}
     per_sample = known.groupby(["method", "sample_id"]).forward_passes.first()
     return per_sample.groupby(level="method").mean().to_dict()
+
+
+def scoring_backends(rows: pd.DataFrame) -> list[str]:
+    """The backends that ran the rows' gradient-free passes (``backend`` column; empty in older files), sorted."""
+    values = rows.loc[rows.method != CLASSIFIER, "backend"].fillna("").astype(str)
+    return sorted(set(values) - {""})
 
 
 def is_detail(metric: str, subset: str) -> bool:
