@@ -17,6 +17,11 @@ resnet50 needs no download. Timings take the best of --repeats runs.
 
     python scripts/bench.py --model tf_efficientnet_lite0 --precision fp32 bf16 --out results/bench-cpu.md
     python scripts/bench.py --model resnet50 --device cuda --precision fp32 bf16 --out results/bench-cuda.md
+
+``--peers`` instead times rise-bench against the RISE authors' code, lime, Quantus and
+pytorch-grad-cam on the same work, on each scoring backend (``bench_peers.py``):
+
+    python scripts/bench.py --peers --reference-rise ../RISE --out results/bench-cpu.md
 """
 
 from __future__ import annotations
@@ -315,6 +320,12 @@ def markdown(args, rows: list[dict], memory: list[dict], description: str) -> st
 
 
 def main() -> None:
+    if "--peers" in sys.argv:  # rise-bench against the other libraries: bench_peers.py
+        sys.argv.remove("--peers")
+        import bench_peers
+
+        bench_peers.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tf_efficientnet_lite0")
     parser.add_argument(

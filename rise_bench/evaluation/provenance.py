@@ -14,7 +14,10 @@ import torch
 from ..files import sha256_file
 from ..models import EMBEDDED_WEIGHTS
 
-PACKAGES = ("rise-bench", "torch", "torchvision", "timm", "numpy", "scikit-image", "pycocotools")
+PACKAGES = (
+    "rise-bench", "torch", "torchvision", "timm", "numpy", "scikit-image", "pycocotools",
+    "openvino", "onnxruntime", "onnx",
+)  # fmt: skip
 
 
 def provenance(model, device: torch.device) -> dict[str, Any]:

@@ -117,7 +117,8 @@ def provenance(sources: Sequence[str]) -> list[dict]:
                 "run": str(run),
                 "run_id": document.get("run_id", ""),
                 "samples": document.get("samples", ""),
-                "settings": {k: config[k] for k in SETTINGS_SHOWN if k in config},
+                "settings": {k: config[k] for k in SETTINGS_SHOWN if k in config}
+                | ({"scoring backend": prov["backend"]} if prov.get("backend") else {}),
                 "weights": prov.get("weights", {}),
                 "versions": prov.get("versions", {}),
                 "hardware": prov.get("hardware", {}),
