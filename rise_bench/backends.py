@@ -137,7 +137,7 @@ def resolve_precision(requested: str, device: torch.device, backend: str) -> Pre
             "running fp32",
         )
     if backend == ONNXRUNTIME:
-        return Precision("bf16", "fp32", "onnxruntime has no bf16 inference on CPUs; its passes run fp32")
+        return Precision("bf16", "fp32", "onnxruntime has no bf16 inference here; its passes run fp32")
     return Precision("bf16", "bf16")
 
 
@@ -273,7 +273,12 @@ class Scorer:
 
 class OpenVinoScorer(Scorer):
     """OpenVINO's CPU plugin, fp32 (``INFERENCE_PRECISION_HINT`` f32: on CPUs with bf16 units its default is
-    bf16) or bf16."""
+    bf16) or bf16.
+
+    Compiled for throughput: OpenVINO picks a number of streams for the cores, and each
+    batch is split among that many asynchronous requests (on 2 cores, 2 streams scored
+    lite0 15-20% faster than one stream with 2 threads).
+    """
 
     name = OPENVINO
 
@@ -283,14 +288,25 @@ class OpenVinoScorer(Scorer):
 
         config = {
             "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
-            "PERFORMANCE_HINT": "LATENCY",
+            "PERFORMANCE_HINT": "THROUGHPUT",
             "INFERENCE_NUM_THREADS": torch.get_num_threads(),
         }
         self.compiled = openvino.Core().compile_model(str(path), "CPU", config)
-        self.request = self.compiled.create_infer_request()
+        self.streams = 1 if fixed_batch else max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        self.queue = openvino.AsyncInferQueue(self.compiled, self.streams)
+        self.queue.set_callback(self._collect)
+        self.results: dict[int, np.ndarray] = {}
+
+    def _collect(self, request, index: int) -> None:
+        self.results[index] = request.get_output_tensor(0).data.copy()
 
     def _run(self, array: np.ndarray) -> np.ndarray:
-        return self.request.infer({0: array})[self.compiled.output(0)]
+        parts = np.array_split(array, min(self.streams, len(array)))
+        self.results = {}
+        for index, part in enumerate(parts):
+            self.queue.start_async({0: part}, index)
+        self.queue.wait_all()
+        return np.concatenate([self.results[index] for index in range(len(parts))])
 
 
 class OnnxRuntimeScorer(Scorer):
@@ -361,11 +377,13 @@ def attach_backend(
     requested: str,
     precision: str,
     log: Callable[[str], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Scorer | None, Precision]:
     """The scorer for ``net``'s gradient-free passes (None for torch) and the precisions the run uses.
 
     Tries ``candidates(requested, device)`` in order. A network that cannot be exported,
-    or whose export disagrees with torch, gets one line and torch; it never fails the run.
+    or whose export disagrees with torch, gets one line (to ``log``) and torch; it never
+    fails the run. ``progress`` hears that an export is being made.
 
     Raises:
         UsageError: an explicitly named backend is not installed or cannot run on ``device``;
@@ -376,7 +394,7 @@ def attach_backend(
         if backend == TORCH:
             break
         try:
-            path = export_onnx(net, name, input_size, log)
+            path = export_onnx(net, name, input_size, progress)
         except ExportError as exc:
             say(f"cannot export {name} to ONNX ({exc}); scoring with torch")
             break

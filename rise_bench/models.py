@@ -16,6 +16,7 @@ import os
 import re
 import socket
 import typing
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
@@ -621,7 +622,8 @@ def load_model(
             None: ``$RISE_BENCH_BACKEND`` or ``auto`` (``backends.py``).
         input_size, mean, std, classes: for an ONNX file, when it does not carry them
             (``classes``: a file with one name per line, or the names).
-        log: hears one-line notes (a fallback to torch, bf16 run as fp32).
+        log: hears one-line notes (an export being made, a fallback to torch, bf16 run as
+            fp32); None: the notes that change what runs come as ``RuntimeWarning``s.
 
     Raises:
         UsageError: unknown model name, device, precision or backend; a backend not installed.
@@ -629,7 +631,7 @@ def load_model(
     """
     from . import backends
 
-    say = log or (lambda line: None)
+    say = log or (lambda line: warnings.warn(line, RuntimeWarning, stacklevel=3))
     name = name or DEFAULT_MODEL
     torch_device = resolve_device(device)
     if is_onnx_file(name):  # an ONNX file cannot run on torch: only a backend named here can refuse it
@@ -664,7 +666,7 @@ def load_model(
     net.eval()
     cam_layer, cam_reshape = _cam_layer(net, library, input_size)
     net.to(torch_device)
-    scorer, chosen = backends.attach_backend(net, bare, input_size, torch_device, backend, precision, say)
+    scorer, chosen = backends.attach_backend(net, bare, input_size, torch_device, backend, precision, say, log)
     if chosen.note:
         say(chosen.note)
     classifier = Classifier(
