@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from .helpers import IMAGENET_SAMPLE, make_region_model
 # backends by name. One cache per test session: the ONNX exports happen once, and a developer's cache is left alone.
 os.environ["RISE_BENCH_BACKEND"] = "torch"
 os.environ["RISE_BENCH_CACHE"] = tempfile.mkdtemp(prefix="rise-bench-test-cache-")
+atexit.register(shutil.rmtree, os.environ["RISE_BENCH_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
