@@ -85,15 +85,20 @@ def require(backend: str) -> None:
 
 
 # -- precision ------------------------------------------------------------------------
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+def cpuinfo_field(name: str) -> str | None:
+    """The first ``name`` line of ``/proc/cpuinfo`` (None where there is none)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+            if line.startswith(name):
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return set()
+    return None
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    return set((cpuinfo_field("flags") or "").split())
 
 
 def cpu_has_bf16() -> bool:
@@ -345,13 +350,22 @@ def make_scorer(backend: str, path: Path, device: torch.device, precision: str, 
     raise UsageError(f"backend '{backend}' cannot run an ONNX file")
 
 
-def candidates(requested: str, device: torch.device) -> tuple[str, ...]:
+def candidates(requested: str, device: torch.device, onnx_file: bool = False) -> tuple[str, ...]:
     """Backends to try for ``requested`` on ``device``: ``auto`` is OpenVINO, ONNX Runtime, torch on CPUs and
-    torch on CUDA and MPS (a fixed order, not a timing at run time)."""
+    torch on CUDA and MPS (a fixed order, not a timing at run time).
+
+    For an ``onnx_file`` (which torch cannot run), ``auto`` is OpenVINO then ONNX Runtime
+    on CPUs and ONNX Runtime elsewhere, and ``torch`` is an error.
+    """
     requested = check_backend(requested)
+    if onnx_file and requested == TORCH:
+        raise UsageError("an ONNX model runs on openvino or onnxruntime, not torch: use --backend auto")
     if requested != AUTO:
         require(requested)
         return (requested,)
+    if onnx_file:
+        order = AUTO_ORDER_CPU if device.type == "cpu" else (ONNXRUNTIME,)
+        return tuple(b for b in order if b != TORCH and installed(b))
     if device.type != "cpu":
         return (TORCH,)
     return tuple(b for b in AUTO_ORDER_CPU if installed(b))

@@ -688,11 +688,8 @@ def load_model(
 
 def _load_onnx(path, device, precision, backend, input_size, mean, std, classes, say) -> Classifier:
     """An ONNX file as a gradient-free classifier (``onnx_model.py``)."""
-    from . import backends
     from .onnx_model import open_onnx_model
 
-    if backend == backends.TORCH:
-        raise UsageError("an ONNX model runs on openvino or onnxruntime, not torch: use --backend auto")
     net, info = open_onnx_model(path, device, backend, precision, input_size, mean, std, classes, say)
     count = info.num_classes
     names = info.classes or (_imagenet_names() if count == 1000 else [f"class_{i}" for i in range(count)])

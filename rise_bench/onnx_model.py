@@ -148,6 +148,9 @@ def open_onnx_model(
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"ONNX file '{path}' does not exist")
+    engines = backends.candidates(backend, device, onnx_file=True)
+    if not engines:
+        raise UsageError(f"an ONNX model needs openvino or onnxruntime: {backends.INSTALL[backends.OPENVINO]}")
     input_dims, output_dims, metadata = _read_graph(path)
     if len(input_dims) != 4 or input_dims[1] not in (3, None):
         raise ModelError(f"ONNX file '{path}' takes input of shape {input_dims}, not [batch, 3, height, width]")
@@ -173,13 +176,6 @@ def open_onnx_model(
         classes = [line.strip() for line in metadata["classes"].splitlines() if line.strip()]
     names = _class_names(classes) if classes is not None else None
 
-    if backend == backends.AUTO:
-        order = (backends.ONNXRUNTIME,) if device.type != "cpu" else (backends.OPENVINO, backends.ONNXRUNTIME)
-        engines = [engine for engine in order if backends.installed(engine)]
-    else:
-        engines = [engine for engine in backends.candidates(backend, device) if engine != backends.TORCH]
-    if not engines:
-        raise UsageError(f"an ONNX model needs openvino or onnxruntime: {backends.INSTALL[backends.OPENVINO]}")
     resolved = backends.resolve_precision(precision, device, engines[0])
     if resolved.note:
         say(resolved.note)

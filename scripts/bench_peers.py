@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import io
 import sys
@@ -39,6 +40,7 @@ import torch
 from torch import nn
 
 from rise_bench import backends
+from rise_bench.evaluation.provenance import cpu_flags
 from rise_bench.explainers import create_explainer
 from rise_bench.images import read_image
 from rise_bench.metrics.deletion import deletion
@@ -120,6 +122,11 @@ def run(args) -> str:
         bf16_key = model.backend if " bf16" in model.backend else f"{model.backend} bf16"
         ours[bf16_key] = model
     torch_model = ours["torch fp32"]
+
+    def on_each(job):
+        """``job(model)`` bound to each of our models: one timed side per column."""
+        return {name: functools.partial(job, model) for name, model in ours.items()}
+
     softmax_net = nn.Sequential(torch_model.net, nn.Softmax(dim=1)).eval()
     files = sorted(DATA.glob("*.JPEG"))[: args.images]
     images = torch.stack([torch_model.transform(read_image(f)) for f in files]).to(device)
@@ -154,7 +161,7 @@ def run(args) -> str:
         (
             f"RISE, {args.masks} masks, 1 image",
             peers,
-            {k: (lambda m=m: rise.explain(m, images[:1], targets[:1], batch_size=batch)) for k, m in ours.items()},
+            on_each(lambda m: rise.explain(m, images[:1], targets[:1], batch_size=batch)),
         )
     )
 
@@ -183,7 +190,7 @@ def run(args) -> str:
         (
             f"deletion + insertion, step {step}, {len(images)} images",
             peers,
-            {k: (lambda m=m: causal(m)) for k, m in ours.items()},
+            on_each(causal),
         )
     )
     quantus = optional("quantus")
@@ -204,10 +211,7 @@ def run(args) -> str:
             (
                 f"deletion alone, step {step}, {len(images)} images",
                 {"Quantus PixelFlipping": quantus_deletion},
-                {
-                    k: (lambda m=m: deletion(m, images, maps, targets, step=step, batch_size=batch))
-                    for k, m in ours.items()
-                },
+                on_each(lambda m: deletion(m, images, maps, targets, step=step, batch_size=batch)),
             )
         )
     else:
@@ -244,7 +248,7 @@ def run(args) -> str:
         (
             f"LIME, {args.lime_samples} samples, 1 image",
             peers,
-            {k: (lambda m=m: lime_ours.explain(m, images[:1], targets[:1], batch_size=batch)) for k, m in ours.items()},
+            on_each(lambda m: lime_ours.explain(m, images[:1], targets[:1], batch_size=batch)),
         )
     )
 
@@ -265,7 +269,7 @@ def run(args) -> str:
             (
                 f"ROAD MoRF + LeRF, 9 fractions, {len(images)} images",
                 {"pytorch-grad-cam ROAD": road_theirs},
-                {k: (lambda m=m: road(m, images, maps, targets, batch_size=batch)) for k, m in ours.items()},
+                on_each(lambda m: road(m, images, maps, targets, batch_size=batch)),
             )
         )
     else:
@@ -288,7 +292,7 @@ def markdown(args, rows, our_columns: list[str], missing: list[str], fast32: str
         "",
         f"`python scripts/bench.py --peers --reference-rise PATH --model {args.model} --images {args.images} "
         f"--masks {args.masks} --repeats {args.repeats}`: {time.strftime('%Y-%m-%d')}, "
-        f"{machine_description(torch.device(args.device))}, CPU flags: {vector_flags()}. "
+        f"{machine_description(torch.device(args.device))}, CPU flags: {cpu_flags()}. "
         f"{args.model} with real weights, images from `{DATA}`, Grad-CAM maps, batch size {args.batch_size}, best of "
         f"{args.repeats} interleaved rounds. Seconds per job; a ratio is the peer's time over ours.",
         "",
@@ -320,11 +324,6 @@ def markdown(args, rows, our_columns: list[str], missing: list[str], fast32: str
         lines.append("Left out: " + "; ".join(missing) + ".")
     lines.append(MARK_END)
     return "\n".join(lines)
-
-
-def vector_flags() -> str:
-    """The CPU's vector flags (AVX, AMX, FMA), which decide its speed here."""
-    return " ".join(sorted(f for f in backends.cpu_flags() if f.startswith(("avx", "amx", "fma")))) or "unknown"
 
 
 def write_section(path: Path, section: str) -> None:

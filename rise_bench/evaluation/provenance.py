@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from ..backends import cpu_flags as cpu_flags_set
+from ..backends import cpuinfo_field
 from ..files import sha256_file
 from ..models import EMBEDDED_WEIGHTS
 
@@ -70,22 +72,12 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _cpuinfo_field(name: str) -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(name):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
 def cpu_name() -> str:
-    return _cpuinfo_field("model name") or platform.processor() or "unknown"
+    return cpuinfo_field("model name") or platform.processor() or "unknown"
 
 
 def cpu_flags() -> str:
     """The vector-instruction flags that decide CPU speed (AVX2, AVX-512, its BF16, AMX), or 'unknown'."""
-    flags = (_cpuinfo_field("flags") or "").split()
-    wanted = [f for f in flags if f.startswith(("avx", "amx", "fma"))]
+    flags = cpu_flags_set()
+    wanted = sorted(f for f in flags if f.startswith(("avx", "amx", "fma")))
     return " ".join(wanted) if flags else "unknown"
